@@ -1,0 +1,1 @@
+"""AVSBench data: on-disk layout, readers, datasets, synthetic generator, audio front end."""
