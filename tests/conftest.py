@@ -1,0 +1,174 @@
+"""Shared fixtures: a moto S3 server, a real `mlflow server` process, and a per-test SQLite MLflow store.
+
+Every server listens on 127.0.0.1 on a free port and is stopped by its fixture. Fixtures hand out the environment
+a client needs (`.env`) instead of changing os.environ for the whole session, so tests that do not ask for a
+store never see one; `s3_env` and `tmp_tracking` apply it to one test through monkeypatch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+# Fake credentials: moto accepts any; tests scanning for leaks look for these exact strings.
+FAKE_ACCESS_KEY = "AKIAMOCATESTFAKE0001"
+FAKE_SECRET_KEY = "moca-test-secret-do-not-log-0001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+@dataclass
+class MotoS3:
+    """A moto S3 server on 127.0.0.1. moto keeps its state in-process, so a stop/start keeps the buckets."""
+
+    port: int = field(default_factory=free_port)
+    server: object = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "MOCA_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            # Small delays so fault tests run in seconds, not minutes.
+            "MOCA_STORAGE_ATTEMPTS": "3",
+            "MOCA_STORAGE_BASE_DELAY_S": "0.05",
+            "MOCA_S3_CONNECT_TIMEOUT_S": "2",
+            "MOCA_S3_READ_TIMEOUT_S": "10",
+        }
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        wait_http(self.endpoint, 20)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def create_bucket(self, name: str | None = None) -> str:
+        import boto3
+
+        name = name or f"moca-test-{uuid.uuid4().hex[:12]}"
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                              aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY)
+        client.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_s3_server() -> Iterator[type[MotoS3]]:
+    """The MotoS3 class, for a test that needs a private server it can stop and restart (outage tests)."""
+    yield MotoS3
+
+
+@pytest.fixture
+def s3_env(s3_server: MotoS3, monkeypatch: pytest.MonkeyPatch) -> MotoS3:
+    """The session S3 server with its endpoint and fake credentials in this test's environment."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    artifact_bucket: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(s3_server: MotoS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` (SQLite backend, artifacts proxied to the moto S3 server). Takes ~20 s to start."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    bucket = s3_server.create_bucket("mlflow-artifacts")
+    port = free_port()
+    env = {**os.environ, **s3_server.env}
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", f"s3://{bucket}/artifacts",
+    ]
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed after the process ends
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", 120, process)
+        yield MlflowServer(url=url, artifact_bucket=bucket, env={**s3_server.env, "MLFLOW_TRACKING_URI": url})
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def _empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Create an MLflow SQLite schema once (migrations take seconds) for every tmp_tracking store to copy."""
+    import mlflow
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def tmp_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_mlflow_db: Path) -> str:
+    """A fresh local MLflow store (SQLite + artifact folder) in tmp_path, set through the environment."""
+    store = tmp_path / "tracking"
+    store.mkdir()
+    shutil.copy(_empty_mlflow_db, store / "mlflow.db")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MOCA_ARTIFACT_ROOT", str(store / "mlartifacts"))
+    return uri
