@@ -1,0 +1,232 @@
+"""PMA and the losses on hand-made feature maps with answers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from moca.config import from_dict
+from moca.errors import ConfigError
+from moca.losses import (
+    LossConfig,
+    audio_relevance,
+    contrastive_loss,
+    info_nce,
+    margin_loss,
+    pixel_similarity,
+    pma,
+    top_count,
+)
+
+
+def test_ncc_on_a_2x2_map_matches_hand_computation():
+    # x: one 2x2 map, D = 3. Centred [1,2,3] is [-1,0,1] (norm sqrt 2).
+    x = torch.tensor([[[[1.0, 2, 3], [3, 2, 1]], [[2, 4, 6], [0, 0, 5]]]])
+    s = pixel_similarity(x, x, "ncc")[0]
+    assert s.shape == (4, 4)
+    # [0,0,5] centred is [-5/3,-5/3,10/3]: dot with [-1,0,1] is 5, norms sqrt(2) and sqrt(150)/3.
+    c = 5 / (math.sqrt(2) * math.sqrt(150) / 3)
+    expected = torch.tensor([[1, -1, 1, c], [-1, 1, -1, -c], [1, -1, 1, c], [c, -c, c, 1]])
+    torch.testing.assert_close(s, expected, atol=1e-6, rtol=0)
+
+
+def test_ncc_of_constant_or_zero_vectors_is_zero():
+    x = torch.tensor([[[0.0, 0, 0], [2, 2, 2], [1, 0, 0]]])
+    s = pixel_similarity(x, x, "ncc")[0]
+    assert s[0].abs().max() == 0 and s[1].abs().max() == 0 and s[2, 2] == pytest.approx(1, abs=1e-6)
+
+
+def test_ssd_on_a_2x2_map_matches_hand_computation():
+    x = torch.tensor([[[[1.0, 0], [0, 1]], [[1, 1], [0, 0]]]])
+    y = torch.tensor([[[[1.0, 0], [3, 4]], [[0, 0], [1, 1]]]])
+    s = pixel_similarity(x, y, "ssd")[0]
+    brute = -((x.reshape(4, 1, 2) - y.reshape(1, 4, 2)) ** 2).sum(-1)
+    expected = torch.tensor([[0.0, -20, -1, -1], [-2, -18, -1, -1], [-1, -13, -2, 0], [-1, -25, 0, -2]])
+    torch.testing.assert_close(brute, expected)
+    torch.testing.assert_close(s, expected)
+
+
+def test_audio_relevance_is_the_dot_product_per_pixel():
+    dense = torch.tensor([[[[1.0, 0], [0, 1]], [[1, 1], [2, -1]]]])
+    audio = torch.tensor([[2.0, 3.0]])
+    torch.testing.assert_close(audio_relevance(dense, audio), torch.tensor([[2.0, 3, 5, 1]]))
+
+
+@pytest.mark.parametrize("kind", ["ncc", "ssd"])
+def test_pma_invariant_to_permuting_the_second_image(kind):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 16, 8, generator=gen), torch.randn(3, 20, 8, generator=gen)
+    rel = torch.randn(3, 16, generator=gen)
+    shuffled = y[:, torch.randperm(20, generator=gen)]
+    torch.testing.assert_close(pma(x, y, rel, 0.25, kind), pma(x, shuffled, rel, 0.25, kind), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["ncc", "ssd"])
+def test_pma_invariant_to_translating_an_object(kind):
+    # An object (distinct feature vectors) on a uniform background, moved by (2, 3) pixels in the second image.
+    gen = torch.Generator().manual_seed(1)
+    background, obj = torch.randn(8, generator=gen), torch.randn(2, 2, 8, generator=gen)
+    here = background.expand(6, 6, 8).clone()
+    here[0:2, 1:3] = obj
+    there = background.expand(6, 6, 8).clone()
+    there[2:4, 4:6] = obj
+    rel = torch.randn(1, 6, 6, generator=gen)
+    assert not torch.equal(here, there)
+    score_same = pma(here[None], here[None], rel, 0.25, kind)
+    score_moved = pma(here[None], there[None], rel, 0.25, kind)
+    torch.testing.assert_close(score_same, score_moved, atol=0, rtol=0)
+    # Matching a frame against itself gives the best score a kind allows: 1 for NCC, 0 for SSD.
+    assert score_same.item() == pytest.approx(1.0 if kind == "ncc" else 0.0, abs=1e-5)
+
+
+def test_pma_averages_only_the_top_audio_relevant_pixels():
+    # Four pixels of x; with y = x[:2] the first two match exactly (SSD 0) and the last two do not.
+    x = torch.tensor([[[0.0, 0], [1, 0], [5, 5], [9, 9]]])
+    y = x[:, :2]
+    # best matches: 0, 0, -(16+25)=-41, -(64+81)=-145
+    assert pma(x, y, torch.tensor([[4.0, 3, 2, 1]]), 0.5, "ssd").item() == 0
+    assert pma(x, y, torch.tensor([[1.0, 2, 3, 4]]), 0.5, "ssd").item() == pytest.approx((-41 - 145) / 2)
+    assert pma(x, y, torch.tensor([[1.0, 2, 3, 4]]), 0.25, "ssd").item() == pytest.approx(-145)
+    assert pma(x, y, torch.tensor([[1.0, 2, 3, 4]]), 1.0, "ssd").item() == pytest.approx(-186 / 4)
+
+
+def test_top_count():
+    assert top_count(256, 0.25) == 64
+    assert top_count(4, 0.1) == 1
+    assert top_count(10, 0.25) == 3
+
+
+def test_symmetric_pma_averages_both_directions():
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.randn(2, 9, 4, generator=gen), torch.randn(2, 5, 4, generator=gen)
+    rx, ry = torch.randn(2, 9, generator=gen), torch.randn(2, 5, generator=gen)
+    both = pma(x, y, rx, 0.5, "ncc", symmetric=True, relevance_y=ry)
+    torch.testing.assert_close(both, 0.5 * (pma(x, y, rx, 0.5, "ncc") + pma(y, x, ry, 0.5, "ncc")))
+    with pytest.raises(ValueError, match="relevance_y"):
+        pma(x, y, rx, 0.5, "ncc", symmetric=True)
+
+
+def test_pma_broadcasts_over_batches_and_accepts_maps():
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.randn(1, 4, 4, 6, generator=gen), torch.randn(5, 4, 4, 6, generator=gen)
+    rel = torch.randn(1, 4, 4, generator=gen)
+    scores = pma(x, y, rel, 0.25, "ssd")
+    assert scores.shape == (5,)
+    one_by_one = torch.stack([pma(x, y[i : i + 1], rel, 0.25, "ssd")[0] for i in range(5)])
+    torch.testing.assert_close(scores, one_by_one)
+    torch.testing.assert_close(scores, pma(x.flatten(1, 2), y.flatten(1, 2), rel.flatten(1), 0.25, "ssd"))
+    with pytest.raises(ValueError, match="expected"):
+        pma(x[0, 0], y, rel, 0.25, "ssd")
+
+
+def _unit_pixels(n: int, d: int, seed: int) -> torch.Tensor:
+    return F.normalize(torch.randn(1, n, d, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def test_hinge_is_exactly_zero_when_the_margin_is_met_and_exact_when_not():
+    config = LossConfig(kinds=("ssd",), weights=(1.0,), margin=0.2)
+    anchor = _unit_pixels(6, 16, 4).requires_grad_()
+    rel = torch.arange(6.0)[None]
+    # Every negative pixel sits at squared distance 0.3 (met) or 0.05 (violated) from its anchor pixel; anchor
+    # pixels are ~2 apart, so that pixel is each one's best match and PMA(a, n) is exactly minus that distance.
+    direction = F.normalize(torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(5)), dim=-1)
+    for distance, expected in [(0.3, 0.0), (0.05, 0.15)]:
+        negative = (anchor + direction * math.sqrt(distance)).detach()
+        loss = margin_loss(anchor, anchor.detach(), negative, rel, config)
+        assert loss.item() == pytest.approx(expected, abs=1e-5)
+    met = margin_loss(anchor, anchor.detach(), (anchor + direction * math.sqrt(0.3)).detach(), rel, config)
+    assert met.item() == 0
+    met.backward()
+    assert anchor.grad.abs().max() == 0  # a met margin pushes nothing
+
+
+def test_margin_loss_sums_kinds_with_weights_and_averages_the_batch():
+    gen = torch.Generator().manual_seed(6)
+    a, p, n = (torch.randn(4, 9, 5, generator=gen) for _ in range(3))
+    rel = torch.randn(4, 9, generator=gen)
+    config = LossConfig(weights=(2.0, 0.5), margin=1.0)
+    expected = sum(
+        w * torch.relu(1.0 - pma(a, p, rel, 0.25, k) + pma(a, n, rel, 0.25, k)).mean()
+        for k, w in [("ncc", 2.0), ("ssd", 0.5)]
+    )
+    torch.testing.assert_close(margin_loss(a, p, n, rel, config), expected)
+
+
+@pytest.mark.parametrize("loss", ["margin", "infonce"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_gradients_finite_with_ties_and_zero_vectors(loss, symmetric):
+    # Ties everywhere: constant relevance (top-k tie), duplicated pixels (max tie), zero and constant vectors (NCC).
+    anchor = torch.zeros(2, 4, 4, 8)
+    anchor[:, :2] = 1.0
+    anchor = anchor.requires_grad_()
+    positive = torch.zeros(2, 4, 4, 8, requires_grad=True)
+    negatives = torch.ones(2, 3, 4, 4, 8).requires_grad_()
+    audio = torch.zeros(2, 8)
+    config = LossConfig(loss=loss, symmetric=symmetric)
+    value = contrastive_loss(anchor, positive, negatives, audio, config)
+    value.backward()
+    assert torch.isfinite(value)
+    for tensor in (anchor, positive, negatives):
+        assert torch.isfinite(tensor.grad).all()
+
+
+def test_info_nce_matches_hand_built_logits():
+    gen = torch.Generator().manual_seed(7)
+    a, p = torch.randn(3, 6, 4, generator=gen), torch.randn(3, 6, 4, generator=gen)
+    negs = torch.randn(3, 2, 6, 4, generator=gen)
+    rel = torch.randn(3, 6, generator=gen)
+    config = LossConfig(kinds=("ncc",), weights=(1.0,), loss="infonce", tau=0.5)
+
+    def score(i, other):
+        return pma(a[i : i + 1], other[None], rel[i : i + 1], 0.25, "ncc")[0]
+
+    expected = 0.0
+    for i in range(3):
+        logits = [score(i, p[i])] + [score(i, negs[i, k]) for k in range(2)]
+        logits += [score(i, p[j]) for j in range(3) if j != i]
+        expected += -torch.log_softmax(torch.stack(logits) / 0.5, dim=0)[0] / 3
+    torch.testing.assert_close(info_nce(a, p, negs, rel, config), expected)
+    # Without in-batch negatives only the mined ones compete.
+    alone = sum(
+        -torch.log_softmax(torch.stack([score(i, p[i])] + [score(i, negs[i, k]) for k in range(2)]) / 0.5, 0)[0] / 3
+        for i in range(3)
+    )
+    torch.testing.assert_close(info_nce(a, p, negs, rel, config, in_batch=False), alone)
+    with pytest.raises(ValueError, match="needs negatives"):
+        info_nce(a[:1], p[:1], None, rel[:1], config)
+
+
+def test_contrastive_loss_margin_averages_over_mined_negatives():
+    gen = torch.Generator().manual_seed(8)
+    a, p = torch.randn(2, 3, 3, 4, generator=gen), torch.randn(2, 3, 3, 4, generator=gen)
+    negs = torch.randn(2, 3, 3, 3, 4, generator=gen)
+    audio = torch.randn(2, 4, generator=gen)
+    rel = audio_relevance(a, audio)
+    expected = torch.stack([margin_loss(a, p, negs[:, k], rel) for k in range(3)]).mean()
+    torch.testing.assert_close(contrastive_loss(a, p, negs, audio), expected)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"kinds": ["ncc", "l1"]}, "kinds"),
+        ({"weights": [1.0]}, "weights"),
+        ({"top_ratio": 0}, "top_ratio"),
+        ({"loss": "hinge"}, "loss"),
+        ({"tau": 0}, "tau"),
+        ({"margn": 0.1}, "unknown key"),
+    ],
+)
+def test_loss_config_rejects_bad_values(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(LossConfig, bad)
+
+
+def test_loss_config_defaults_follow_method_md():
+    config = from_dict(LossConfig, {"kinds": ["ssd"], "weights": [1]})
+    assert config.kinds == ("ssd",) and config.weights == (1.0,)
+    default = LossConfig()
+    assert (default.margin, default.top_ratio, default.tau, default.loss) == (0.2, 0.25, 0.07, "margin")
