@@ -1,0 +1,131 @@
+"""What one training step eats: (anchor frame + its audio, a mined positive frame, a negative frame) triplets.
+
+`read_pairs` turns the miner's `pairs.parquet` (one row per anchor/positive, with the anchor's negatives) into one
+entry per anchor. An epoch visits every anchor once; which of its top-K positives and which negative it gets is
+drawn from (seed, epoch, anchor index) alone, and so is the visiting order (`plan_epoch`), so any process, any
+world size and any resumed run agrees on what step t of epoch e contains.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from moca.errors import DataError
+
+
+class FrameStore(Protocol):
+    """Frames by key: the RGB image (3, 224, 224) and the audio input of its time window (C, 1, 128, 204)."""
+
+    def image(self, key: str) -> torch.Tensor: ...
+
+    def audio(self, key: str) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class AnchorPairs:
+    anchor: str
+    positives: tuple[str, ...]  # best first
+    negatives: tuple[str, ...]
+
+
+PAIR_COLUMNS = ("anchor_key", "positive_key", "rank", "negatives")
+
+
+def read_pairs(path: str | Path) -> list[AnchorPairs]:
+    """One entry per anchor, in the file's anchor order, from a pairs.parquet written by `moca mine-pairs`."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path)
+    except FileNotFoundError as exc:
+        raise DataError(path, "pairs file not found") from exc
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
+        raise DataError(path, f"not a readable Parquet file ({exc})") from exc
+    missing = [c for c in PAIR_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(path, f"missing column(s) {missing}; has {list(table.columns)}")
+    if table.empty:
+        raise DataError(path, "no pairs")
+    entries = []
+    for anchor, rows in table.sort_values(["rank"], kind="stable").groupby("anchor_key", sort=False):
+        negatives = tuple(str(k) for k in rows["negatives"].iloc[0])
+        if not negatives:
+            raise DataError(path, f"anchor {anchor!r} has no negatives")
+        entries.append(AnchorPairs(str(anchor), tuple(str(k) for k in rows["positive_key"]), negatives))
+    order = {k: i for i, k in enumerate(dict.fromkeys(table["anchor_key"]))}
+    return sorted(entries, key=lambda e: order[e.anchor])
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Triplets for the margin loss. With `load_inputs=False` only keys come back (features come from the cache)."""
+
+    def __init__(self, anchors: Sequence[AnchorPairs], store: FrameStore, seed: int, load_inputs: bool = True):
+        self.anchors = list(anchors)
+        self.store = store
+        self.seed = seed
+        self.load_inputs = load_inputs
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def frame_keys(self) -> list[str]:
+        """Every frame a step can show the visual trunk (anchors, positives, negatives)."""
+        keys = {e.anchor for e in self.anchors}
+        for e in self.anchors:
+            keys.update(e.positives)
+            keys.update(e.negatives)
+        return sorted(keys)
+
+    def anchor_keys(self) -> list[str]:
+        return [e.anchor for e in self.anchors]
+
+    def triplet(self, index: int) -> tuple[str, str, str]:
+        entry = self.anchors[index]
+        # A string seed is hashed with SHA-512 by `random`, so it is the same in every process (unlike hash()).
+        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        return entry.anchor, rng.choice(entry.positives), rng.choice(entry.negatives)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        anchor, positive, negative = self.triplet(index)
+        item: dict[str, Any] = {"anchor_key": anchor, "positive_key": positive, "negative_key": negative}
+        if self.load_inputs:
+            item["anchor_image"] = self.store.image(anchor)
+            item["positive_image"] = self.store.image(positive)
+            item["negative_image"] = self.store.image(negative)
+            item["audio"] = self.store.audio(anchor)
+        return item
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def plan_epoch(
+    n: int, seed: int, epoch: int, batch_size: int, world_size: int, rank: int, grad_accum: int
+) -> list[list[list[int]]]:
+    """Micro-batches of this rank for every optimiser step of the epoch: [step][micro][sample index].
+
+    Step t's global batch is order[t*B:(t+1)*B] whatever the world size; rank r takes the r-th contiguous slice,
+    cut into `grad_accum` micro-batches. The tail that does not fill a global batch is dropped, so every step
+    averages exactly B samples (what makes N ranks equal one process).
+    """
+    order = epoch_order(n, seed, epoch)
+    share = batch_size // world_size
+    micro = share // grad_accum
+    plan = []
+    for t in range(n // batch_size):
+        mine = order[t * batch_size + rank * share : t * batch_size + (rank + 1) * share]
+        plan.append([mine[i : i + micro] for i in range(0, share, micro)])
+    return plan

@@ -1,0 +1,93 @@
+"""Small stand-ins with the interfaces the training loop uses: a model with a frozen trunk and a gated
+cross-attention adapter, a deterministic frame store, and mined pairs. Used by tests and their subprocesses."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from moca.train.data import AnchorPairs
+
+IMAGE = (3, 16, 16)
+AUDIO = (1, 1, 8, 10)
+
+
+class StandInModel(nn.Module):
+    """Frozen patch embedding + one frozen block (the cacheable prefix), then an adapter and a frozen head."""
+
+    def __init__(self, dim: int = 8, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)  # 16x16 -> 4x4 tokens
+        self.block = nn.Linear(dim, dim)
+        self.audio_trunk = nn.Linear(AUDIO[-1], dim)
+        self.head = nn.Linear(dim, dim)
+        self.adapter = nn.MultiheadAttention(dim, 2, batch_first=True)
+        self.gate = nn.Parameter(torch.full((1,), 0.5))
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.startswith(("adapter", "gate")))
+
+    def visual_prefix(self, image: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch(image).flatten(2).transpose(1, 2)  # (B, 16, D)
+        return torch.tanh(self.block(tokens))
+
+    def visual_suffix(self, prefix: torch.Tensor, audio_tokens: torch.Tensor) -> torch.Tensor:
+        attended, _ = self.adapter(prefix, audio_tokens, audio_tokens, need_weights=False)
+        dense = self.head(prefix + self.gate * attended)
+        return nn.functional.normalize(dense, dim=-1).view(prefix.shape[0], 4, 4, -1)
+
+    def encode_audio(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.tanh(self.audio_trunk(audio.flatten(1, 3)))  # (B, 8, D)
+        return tokens, nn.functional.normalize(tokens.mean(1), dim=-1)
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def adapter_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if k.startswith(("adapter", "gate"))}
+
+    def load_adapter_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state, strict=False)
+
+
+def _tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+class StandInStore:
+    def image(self, key: str) -> torch.Tensor:
+        return _tensor("image:" + key, IMAGE)
+
+    def audio(self, key: str) -> torch.Tensor:
+        return _tensor("audio:" + key, AUDIO)
+
+
+def stand_in_pairs(n_videos: int = 12, frames: int = 2, k: int = 3) -> list[AnchorPairs]:
+    keys = [f"v{v}/f{f}" for v in range(n_videos) for f in range(frames)]
+    out = []
+    for i, key in enumerate(keys):
+        others = [o for o in keys if o.split("/")[0] != key.split("/")[0]]
+        out.append(AnchorPairs(key, tuple(others[i % len(others) :][:k] or others[:k]), tuple(others[-4:])))
+    return out
+
+
+def write_pairs_parquet(path: Path, anchors: list[AnchorPairs]) -> None:
+    import pandas as pd
+
+    rows = [
+        {"anchor_key": a.anchor, "anchor_video": a.anchor.split("/")[0], "positive_key": p,
+         "positive_video": p.split("/")[0], "rank": r, "score": 1.0 - 0.1 * r, "negatives": list(a.negatives)}
+        for a in anchors for r, p in enumerate(a.positives)
+    ]
+    pd.DataFrame(rows).to_parquet(path)
+
+
+def margin_objective(anchor, positive, negative, audio_emb):
+    from moca.losses import LossConfig, contrastive_loss
+
+    return contrastive_loss(anchor, positive, negative.unsqueeze(1), audio_emb, LossConfig())
