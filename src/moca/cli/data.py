@@ -1,0 +1,29 @@
+"""`moca data ...`: dataset commands. Other modules add theirs to `data_app` (e.g. `moca data validate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from moca.data.layout import BENCHMARKS
+
+data_app = typer.Typer(no_args_is_help=True, help="AVSBench data: synthesise, validate, inspect.")
+
+
+@data_app.command("synth")
+def synth_command(
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder to write the dataset into."),
+    benchmark: str = typer.Option("s4", "--benchmark", help=f"One of {', '.join(BENCHMARKS)}."),
+    videos: int = typer.Option(20, "--videos", min=1, help="Number of videos (split 70/15/15 %)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed and arguments -> the same bytes."),
+) -> None:
+    """Write a synthetic dataset in the exact AVSBench layout (frames, wavs, masks, metadata CSV)."""
+    from moca.data.synth import SynthConfig, synthesize
+
+    root = synthesize(out, SynthConfig(benchmark=benchmark, videos=videos, seed=seed))
+    typer.echo(f"wrote {videos} synthetic {benchmark} videos to {root}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
