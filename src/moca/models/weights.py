@@ -123,16 +123,26 @@ def load_checkpoint(path: Path, uri: str | None = None) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(f"{where}: refused to load: not a plain-tensor checkpoint ({_first_line(exc)})") from exc
+        reason = _unpickling_reason(exc)
+        if "GLOBAL" in reason:  # the pickle names a Python callable/class: never run it
+            raise WeightsError(f"{where}: refused to load: it holds Python objects, not only tensors "
+                               f"({reason})") from exc
+        raise WeightsError(f"{where}: not a readable torch checkpoint ({reason})") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise WeightsError(f"{where}: not a readable torch checkpoint ({_first_line(exc)})") from exc
+        raise WeightsError(f"{where}: not a readable torch checkpoint ({_unpickling_reason(exc)})") from exc
     if not isinstance(payload, Mapping):
         raise WeightsError(f"{where}: expected a state dict (mapping), got {type(payload).__name__}")
     return dict(payload)
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+# torch wraps the one useful line of a weights_only failure in paragraphs of advice; keep only that line.
+_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _unpickling_reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_BOILERPLATE)]
+    return (useful or lines or [type(exc).__name__])[0]
 
 
 def unwrap_state_dict(payload: Mapping[str, Any]) -> dict[str, torch.Tensor]:
