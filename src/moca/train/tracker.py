@@ -34,38 +34,29 @@ class NullTracker:
         pass
 
 
-def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 class MlflowTracker:
-    """One MLflow run; the tracking URI comes from `moca.tracking` (default: SQLite under .moca/)."""
+    """One MLflow run (nested under an active pipeline run, if any) through `moca.tracking.runs`, whose store
+    defaults to SQLite under .moca/ and which scrubs credentials from params and text artifacts."""
 
     def __init__(self, experiment: str, run_name: str) -> None:
         import mlflow
 
-        from moca import tracking
+        from moca.tracking import runs
 
-        tracking.configure()
-        self.mlflow = mlflow
-        mlflow.set_experiment(experiment)
-        self.run = mlflow.start_run(run_name=run_name)
+        self.mlflow, self.runs = mlflow, runs
+        experiment_id = runs.ensure_experiment(experiment)
+        nested = mlflow.active_run() is not None
+        self.run = mlflow.start_run(run_name=run_name, experiment_id=None if nested else experiment_id, nested=nested)
+        runs.set_tags({"moca.kind": "train", "moca.git_sha": runs.git_sha()})
 
     def log_params(self, params: dict[str, Any]) -> None:
-        # MLflow caps a param value at 6000 characters; configs are far smaller
-        self.mlflow.log_params({k: str(v) for k, v in _flatten(params).items()})
+        self.runs.log_params(params)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.mlflow.log_metrics(metrics, step=step)
+        self.runs.log_metrics(metrics, step=step)
 
     def log_artifact(self, path: Path) -> None:
-        self.mlflow.log_artifact(str(path))
+        self.runs.log_artifacts(path)
 
     def close(self, status: str = "FINISHED") -> None:
         self.mlflow.end_run(status=status)

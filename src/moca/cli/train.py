@@ -1,0 +1,30 @@
+"""`moca train`: train the AdaAV adapters on mined pairs (single process, torchrun, or a PyTorchJob)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def train_command(
+    config: Path = typer.Option(..., "--config", help="Training YAML (see configs/demo.yaml)."),
+    pairs: Path = typer.Option(..., "--pairs", help="pairs.parquet written by `moca mine-pairs`."),
+    out: Path = typer.Option(..., "--out", help="Run folder: config.yaml, checkpoints/, adapters.pt, manifest."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest intact checkpoint in --out."),
+    data: Path = typer.Option(None, "--data", help="AVSBench root; overrides data.root in the config."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Override max_steps (smoke runs)."),
+) -> None:
+    """Train the adapters; each rank of a torchrun / Kubeflow PyTorchJob launch runs this same command."""
+    from moca.train.run import load_train_config, run_training
+
+    cfg = load_train_config(config)
+    if max_steps is not None:
+        cfg.max_steps = max_steps
+    result = run_training(cfg, pairs, out, resume=resume, data_root=data)
+    typer.echo(f"trained {result.steps} steps (resumed from {result.resumed_from}); "
+               f"final loss {result.losses[-1]:.4f}; adapters in {out / 'adapters.pt'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
