@@ -1,0 +1,205 @@
+"""The model registry: register a version, make it `@champion` only if it beats the champion, roll back, compare.
+
+Rules (issue 6, item 5; issue 8, item 4):
+- a version is registered only by `register_and_promote`, which the pipeline calls after evaluation succeeded; a
+  metric that is missing or not finite is refused before anything is registered;
+- the new version takes `@champion` only if its metric on the configured split is *strictly* better (ties keep the
+  champion); the first version becomes champion; a champion lacking that metric is never replaced automatically;
+- every version carries tags: data version, git SHA, config hash, `metric.<split>.<name>` values;
+- the registered model keeps `moca.champion_history` (JSON list of versions, oldest first) so `rollback_champion`
+  can restore the previous champion.
+
+Race safety: on a local SQLite store, promotions hold an exclusive file lock beside the database, so two processes
+promoting at once are serialised and leave one consistent champion. An MLflow server offers no lock or
+compare-and-set on aliases; there the champion is re-read right before the alias is written and the decision is
+redone if it moved. That narrows the window to a few milliseconds but cannot close it: run promotions for one model
+from one place at a time (the pipeline's register step, which Kubeflow/Prefect run once per schedule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from moca.errors import MocaError
+from moca.tracking.runs import configure, git_sha, local_store_path
+from moca.tracking.scrub import scrub_obj
+
+MODEL_NAME = os.environ.get("MOCA_MODEL_NAME", "moca")
+CHAMPION = "champion"
+HISTORY_TAG = "moca.champion_history"
+PROMOTION_METRIC_TAG = "moca.promotion_metric"  # "<split>/<metric>/<max|min>": how this version asks to be judged
+DECISION_TAG = "moca.promotion"
+REQUIRED_TAGS = ("data_version", "git_sha", "config_hash")
+CAS_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    version: str
+    promoted: bool
+    previous_champion: str | None
+    reason: str
+
+
+def metric_tag(metric_name: str, split: str) -> str:
+    return f"metric.{split}.{metric_name}"
+
+
+@contextlib.contextmanager
+def promotion_lock() -> Iterator[None]:
+    """Serialise promotions on a local store (exclusive flock beside the database); a no-op against a server."""
+    store = local_store_path()
+    if store is None:
+        yield
+        return
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{store}.promote.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _client() -> Any:
+    from mlflow import MlflowClient
+
+    configure()
+    return MlflowClient()
+
+
+def _champion_version(client: Any, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def _history(client: Any, name: str) -> list[str]:
+    tags = client.get_registered_model(name).tags
+    return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+
+
+def _set_champion(client: Any, name: str, version: str) -> None:
+    client.set_registered_model_alias(name, CHAMPION, version)
+    history = _history(client, name)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps([*history, version]))
+
+
+def _judge(client: Any, name: str, version: str, champion: str | None) -> tuple[bool, str]:
+    """Whether `version` should replace `champion`, by the metric `version` was registered with."""
+    if champion is None:
+        return True, "first model: no champion yet"
+    if champion == version:
+        return False, f"v{version} is already the champion"
+    tags = client.get_model_version(name, version).tags
+    try:
+        split, metric, direction = tags[PROMOTION_METRIC_TAG].split("/")
+    except (KeyError, ValueError) as exc:
+        raise MocaError(f"model {name} v{version}: no valid {PROMOTION_METRIC_TAG} tag; cannot judge it") from exc
+    key = metric_tag(metric, split)
+    new = float(tags[key])
+    old_text = client.get_model_version(name, champion).tags.get(key)
+    if old_text is None:
+        return False, f"champion v{champion} has no {key}; not comparable, keeping it (promote by hand if meant)"
+    old = float(old_text)
+    better = new > old if direction == "max" else new < old
+    relation = "beats" if better else ("ties" if new == old else "does not beat")
+    return better, f"{key}: v{version} = {new:.6g} {relation} champion v{champion} = {old:.6g}"
+
+
+def promote_version(version: str | int, force: bool = False, name: str = MODEL_NAME) -> PromotionResult:
+    """Make `version` champion if it beats the current one (or unconditionally with `force`)."""
+    client = _client()
+    version = str(version)
+    client.get_model_version(name, version)  # raises a clear MLflow error for an unknown version
+    with promotion_lock():
+        for _ in range(CAS_RETRIES):
+            champion = _champion_version(client, name)
+            promote, reason = (True, "forced by hand") if force else _judge(client, name, version, champion)
+            if champion == version:
+                promote = False
+            if not promote:
+                client.set_model_version_tag(name, version, DECISION_TAG, f"kept champion: {reason}")
+                return PromotionResult(version, False, champion, reason)
+            # Compare-and-set by re-reading: if another promoter moved the alias meanwhile, judge again.
+            if _champion_version(client, name) != champion:
+                continue
+            _set_champion(client, name, version)
+            client.set_model_version_tag(name, version, DECISION_TAG, f"promoted: {reason}")
+            return PromotionResult(version, True, champion, reason)
+    raise MocaError(f"model {name}: the champion changed {CAS_RETRIES} times while promoting v{version}; retry")
+
+
+def register_and_promote(model_uri: str, metric_name: str, metric_value: float, split: str,
+                         tags: Mapping[str, Any] | None = None, higher_is_better: bool = True,
+                         metrics: Mapping[str, float] | None = None, name: str = MODEL_NAME) -> PromotionResult:
+    """Register `model_uri` as a new version of `name` and promote it if it beats the champion.
+
+    Call this only after evaluation succeeded. `metrics` are extra `{split}.{metric}`-style values to tag (e.g. all
+    splits' scores); `tags` should hold data_version and config_hash (git_sha is filled in when absent).
+    """
+    import mlflow
+
+    if not isinstance(metric_value, (int, float)) or not math.isfinite(metric_value):
+        raise MocaError(f"{metric_name} on {split} is {metric_value!r}: evaluation did not produce a usable score; "
+                        "nothing registered")
+    version_tags: dict[str, Any] = {"git_sha": git_sha(), **(tags or {})}
+    missing = [t for t in REQUIRED_TAGS if t not in version_tags]
+    if missing:
+        raise MocaError(f"register_and_promote needs tag(s) {missing}; nothing registered")
+    for key, value in (metrics or {}).items():
+        version_tags[f"metric.{key}"] = float(value)
+    version_tags[metric_tag(metric_name, split)] = float(metric_value)
+    version_tags[PROMOTION_METRIC_TAG] = f"{split}/{metric_name}/{'max' if higher_is_better else 'min'}"
+    clean = {str(k): str(v) for k, v in scrub_obj({str(k): str(v) for k, v in version_tags.items()}).items()}
+    configure()
+    registered = mlflow.register_model(model_uri, name, tags=clean)
+    return promote_version(registered.version, name=name)
+
+
+def rollback_champion(name: str = MODEL_NAME) -> PromotionResult:
+    """Give `@champion` back to the version that held it before the current one."""
+    client = _client()
+    with promotion_lock():
+        history = _history(client, name)
+        current = _champion_version(client, name)
+        if len(history) < 2:
+            raise MocaError(f"model {name}: no previous champion to roll back to (history {history})")
+        demoted, restored = history[-1], history[-2]
+        if current != demoted:
+            raise MocaError(f"model {name}: @champion is v{current} but the history ends with v{demoted}; "
+                            "the alias was changed outside moca, fix it by hand")
+        client.set_registered_model_alias(name, CHAMPION, restored)
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[:-1]))
+        client.set_model_version_tag(name, demoted, DECISION_TAG, f"rolled back in favour of v{restored}")
+        return PromotionResult(restored, True, demoted, f"rolled back from v{demoted} to v{restored}")
+
+
+def compare_versions(name: str = MODEL_NAME) -> Any:
+    """A DataFrame, one row per version (newest first): champion marker, metrics, provenance tags."""
+    import pandas as pd
+
+    client = _client()
+    versions = client.search_model_versions(f"name='{name}'")
+    champion = _champion_version(client, name)  # search results do not carry aliases on every store
+    rows = []
+    for mv in versions:
+        row: dict[str, Any] = {"version": int(mv.version), "champion": "*" if str(mv.version) == champion else "",
+                               "created": pd.Timestamp(mv.creation_timestamp, unit="ms")}
+        for key in REQUIRED_TAGS:
+            row[key] = mv.tags.get(key, "")
+        row.update({k: float(v) for k, v in mv.tags.items() if k.startswith("metric.")})
+        row["decision"] = mv.tags.get(DECISION_TAG, "")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("version", ascending=False, ignore_index=True) if rows else frame
