@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from moca.errors import ConfigError, DataError
+from moca.data.readers import read_wav
+from moca.errors import ConfigError
 
 WINDOWS = ("centered", "clip")
 # torchaudio's log floor and epsilon: float32 machine epsilon.
@@ -176,34 +176,10 @@ def resample(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Ten
     return out.reshape(shape[:-1] + out.shape[-1:])
 
 
-def _read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """(channels, n) float32 and the sample rate; DataError for a missing or undecodable file."""
-    try:
-        from moca.data.readers import read_wav  # the data layer's reader, once it exists
-    except ImportError:
-        read_wav = None
-    if read_wav is not None:
-        return read_wav(path)
-    import soundfile
-
-    if not path.is_file():
-        raise DataError(path, "audio file not found")
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise DataError(path, f"unreadable audio ({exc})") from exc
-    return np.ascontiguousarray(data.T), int(rate)
-
-
 def load_waveform(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
     """Mono float32 waveform (n,) at `sample_rate`: channels averaged, resampled if needed (module docstring)."""
-    path = Path(path)
-    data, rate = _read_audio(path)
-    if data.size == 0:
-        raise DataError(path, "empty audio (no samples)")
-    if not np.isfinite(data).all():
-        raise DataError(path, "audio contains NaN or infinite samples")
-    mono = torch.from_numpy(np.asarray(data, dtype=np.float32)).mean(dim=0)
+    data, rate = read_wav(path)  # DataError for missing, undecodable, empty or non-finite audio
+    mono = torch.from_numpy(data).mean(dim=0)
     return resample(mono, rate, sample_rate)
 
 

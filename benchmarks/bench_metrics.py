@@ -1,0 +1,133 @@
+"""Speed of the vectorised AVSBench metrics against the official per-threshold loop.
+
+The `reference_*` functions restate the official AVSBench code (avs_scripts utils: mask_iou, _eval_pr /
+Eval_Fmeasure, _batch_miou_fscore) as directly as possible; tests use them as an oracle for moca.metrics.
+
+    python benchmarks/bench_metrics.py [--videos 740] [--reference-videos 40]
+
+Scores the whole S4 test split shape (740 videos x 5 frames of 224x224) with moca.metrics, the reference loop on
+a subset (it is slow), and prints seconds per video for both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from moca.metrics import BinaryScorer, SemanticScorer
+
+
+def reference_iou(scores: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Official mask_iou on (N, H, W), per frame (sigmoid already applied to give `scores`)."""
+    num_pixels = scores.size(-1) * scores.size(-2)
+    target = gt.float()
+    no_obj = target.sum(2).sum(1) == 0
+    pred = (scores > 0.5).int()
+    inter = (pred * target).sum(2).sum(1)
+    union = torch.max(pred, target).sum(2).sum(1)
+    inter_no_obj = ((1 - target) * (1 - pred)).sum(2).sum(1)
+    inter[no_obj] = inter_no_obj[no_obj]
+    union[no_obj] = num_pixels
+    return inter / (union + 1e-7)
+
+
+def reference_fscore(scores: torch.Tensor, gt: torch.Tensor, num: int = 255) -> float:
+    """Official Eval_Fmeasure on one video's frames (N, H, W): one pass over the pixels per threshold."""
+    beta2, avg_f, img_num, score = 0.3, 0.0, 0, torch.zeros(num)
+    thlist = torch.linspace(0, 1 - 1e-10, num)
+    for frame in range(scores.size(0)):
+        y = gt[frame].float()
+        if torch.mean(y) == 0.0:
+            continue
+        prec, recall = torch.zeros(num), torch.zeros(num)
+        for i in range(num):
+            y_temp = (scores[frame] >= thlist[i]).float()
+            tp = (y_temp * y).sum()
+            prec[i], recall[i] = tp / (y_temp.sum() + 1e-20), tp / (y.sum() + 1e-20)
+        f_score = (1 + beta2) * prec * recall / (beta2 * prec + recall)
+        f_score[f_score != f_score] = 0
+        avg_f += f_score
+        img_num += 1
+        score = avg_f / img_num
+    return score.max().item()
+
+
+def reference_semantic(pred: torch.Tensor, gt: torch.Tensor, nclass: int = 71):
+    """Official _batch_miou_fscore sums on class maps (N, H, W): per-class IoU sum, F sum, count."""
+    predict, target = pred.float() + 1, gt.float() + 1
+    intersection = predict * (predict == target).float()
+    ious, fscores, cls_count = torch.zeros(nclass), torch.zeros(nclass), torch.zeros(nclass)
+    for i in range(target.shape[0]):
+        area_inter = torch.histc(intersection[i], bins=nclass, min=1, max=nclass)
+        area_pred = torch.histc(predict[i], bins=nclass, min=1, max=nclass)
+        area_lab = torch.histc(target[i], bins=nclass, min=1, max=nclass)
+        area_union = area_pred + area_lab - area_inter
+        ious += area_inter / (2.220446049250313e-16 + area_union)
+        cls_count[torch.nonzero(area_union).squeeze(-1)] += 1
+        precision, recall = area_inter / area_pred, area_inter / area_lab
+        fscore = 1.3 * precision * recall / (0.3 * precision + recall)
+        fscore[fscore != fscore] = 0
+        fscores += fscore
+    return ious, fscores, cls_count
+
+
+def synthetic_split(videos: int, frames: int = 5, size: int = 224, seed: int = 0):
+    """Scores (sigmoid of noisy logits around a disc) and disc-shaped masks; every 7th frame empty."""
+    gen = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    for v in range(videos):
+        centres = torch.randint(size // 5, size - size // 5, (frames, 2), generator=gen)
+        radius = torch.randint(size // 20, size // 5, (frames, 1, 1), generator=gen)
+        dist = (yy - centres[:, 0, None, None]) ** 2 + (xx - centres[:, 1, None, None]) ** 2
+        gt = dist < radius**2
+        gt[(torch.arange(frames) + v * frames) % 7 == 0] = False
+        logits = torch.where(gt, 1.5, -1.5) + torch.randn(frames, size, size, generator=gen) * 2
+        yield f"v{v}", torch.sigmoid(logits), gt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=740)
+    parser.add_argument("--reference-videos", type=int, default=40)
+    args = parser.parse_args()
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    data = list(synthetic_split(args.videos))
+
+    start = time.perf_counter()
+    scorer = BinaryScorer()
+    for name, scores, gt in data:
+        scorer.add(name, scores, gt)
+    fast_s = time.perf_counter() - start
+    summary = scorer.summary()
+
+    subset = data[: args.reference_videos]
+    start = time.perf_counter()
+    ref_f = [reference_fscore(scores, gt) for _, scores, gt in subset]
+    ref_iou = [float(reference_iou(scores, gt).double().mean()) for _, scores, gt in subset]
+    ref_s = time.perf_counter() - start
+    worst = max(
+        max(abs(ref_f[i] - scorer.per_video[n]["fscore"]), abs(ref_iou[i] - scorer.per_video[n]["miou"]))
+        for i, (n, _, _) in enumerate(subset)
+    )
+
+    semantic = SemanticScorer()
+    start = time.perf_counter()
+    for name, scores, gt in data:
+        semantic.add(name, (scores > 0.5).long() * 7, gt.long() * 7, pad_to=10)
+    semantic_s = time.perf_counter() - start
+
+    per_fast, per_ref = fast_s / len(data), ref_s / len(subset)
+    print(f"binary metrics, {len(data)} videos x 5 frames of 224x224 (S4 test split shape), torch threads "
+          f"{torch.get_num_threads()}")
+    print(f"  vectorised : {fast_s:8.2f} s total, {per_fast * 1e3:8.2f} ms/video  (mIoU {summary['miou']:.4f}, "
+          f"F {summary['fscore']:.4f})")
+    print(f"  reference  : {ref_s:8.2f} s for {len(subset)} videos, {per_ref * 1e3:8.2f} ms/video "
+          f"(whole split extrapolated: {per_ref * len(data):.0f} s)")
+    print(f"  ratio      : {per_ref / per_fast:8.1f}x faster; max |difference| on the subset {worst:.2e}")
+    print(f"AVSS semantic sums, same {len(data)} videos padded to 10 frames: {semantic_s:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

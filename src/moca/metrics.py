@@ -1,0 +1,236 @@
+"""The official AVSBench metrics (docs/metrics.md; definitions in shared/design/avsbench.md).
+
+Binary (S4, MS3, AVSS binary protocol) take per-pixel foreground *scores* s in [0, 1]: sigmoid(logits) for model
+outputs (`scores_from_logits`), value/255 for PNG probability maps. Per-frame arithmetic is float32, as the official
+torch code runs, so thresholds and epsilons round the same way: notably `linspace(0, 1 - 1e-10, 255)` in float32
+ends at exactly 1.0, and sigmoid(z) > 0.5 is false for tiny positive z whose float32 sigmoid rounds to 0.5.
+Averages over frames, videos and classes are float64.
+
+Speed: the official F-score compares every pixel with each of the 255 thresholds. Here each pixel's score is
+located once among the sorted thresholds (searchsorted), pixels are counted per threshold bucket (bincount), and
+a reverse cumulative sum turns bucket counts into "#pixels with s >= t_j" for all j at once. Counts are exact
+integers, so the result equals the per-threshold loop (benchmarks/bench_metrics.py keeps that loop as the oracle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+NUM_THRESHOLDS = 255
+BETA2 = 0.3
+IOU_EPS = 1e-7  # official mask_iou
+PR_EPS = 1e-20  # official _eval_pr
+SEMANTIC_EPS = 2.220446049250313e-16  # official AVSS _batch_miou_fscore (float64 machine epsilon)
+NUM_AVSS_CLASSES = 71
+
+
+Array = np.ndarray | torch.Tensor
+
+
+def _array(x: Array, dtype: type) -> np.ndarray:
+    # numpy, single-threaded: on small per-video arrays torch's bincount/searchsorted are 10-50x slower here
+    return np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x).astype(dtype, copy=False)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"{what} {a.shape} and ground truth {b.shape} must be equal (F, H, W)")
+
+
+def scores_from_logits(logits: Array) -> np.ndarray:
+    """sigmoid in float32 torch, as the official code applies it to model outputs."""
+    return torch.sigmoid(torch.as_tensor(_array(logits, np.float32))).numpy()
+
+
+@lru_cache(maxsize=4)
+def thresholds(num: int = NUM_THRESHOLDS) -> np.ndarray:
+    """The official thresholds, made by torch in float32: the last one is exactly 1.0 (1 - 1e-10 rounds up)."""
+    values = torch.linspace(0, 1 - 1e-10, num).numpy()
+    values.setflags(write=False)
+    return values
+
+
+def frame_iou(scores: Array, gt: Array) -> np.ndarray:
+    """IoU of each frame (F,) float32 from scores (F, H, W) and ground truth (F, H, W), with the empty-GT rule.
+
+    P = s > 0.5. Non-empty G: |P & G| / (|P | G| + 1e-7). Empty G: |~P & ~G| / (H*W + 1e-7), the fraction of
+    pixels correctly left background (the official code puts H*W in the union and keeps the epsilon).
+    """
+    pred, truth = _array(scores, np.float32) > 0.5, _array(gt, bool)
+    _check_pair(pred, truth, "scores")
+    frames = pred.shape[0]
+    pred, truth = pred.reshape(frames, -1), truth.reshape(frames, -1)
+    empty = ~truth.any(1)
+    inter = np.where(empty, (~pred & ~truth).sum(1), (pred & truth).sum(1)).astype(np.float32)
+    union = np.where(empty, truth.shape[1], (pred | truth).sum(1)).astype(np.float32)
+    return inter / (union + np.float32(IOU_EPS))
+
+
+def _threshold_buckets(s: np.ndarray, num: int) -> np.ndarray:
+    """For each score, how many thresholds are <= it (0..num), exactly as float32 comparisons decide.
+
+    The thresholds are evenly spaced, so s * (num - 1) gives the count up to one; one comparison with each
+    neighbouring threshold settles it (cheaper than a binary search over the 255 values).
+    """
+    t = thresholds(num)
+    padded = np.concatenate([[-np.inf], t, [np.inf]]).astype(np.float32)  # padded[k] is t[k - 1]
+    count = np.clip((s * np.float32(num - 1)).astype(np.int64) + 1, 0, num)
+    count += s >= padded[count + 1]  # the next threshold is also <= s
+    count -= s < padded[count]  # the count-th threshold is above s
+    return count
+
+
+def frame_fscore_curves(scores: Array, gt: Array, num_thresholds: int = NUM_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """F-beta curves (F, num_thresholds) float32 over thresholds on s, and which frames count (non-empty G) (F,).
+
+    Prec_j = TP_j / (|s >= t_j| + 1e-20), Rec_j = TP_j / (|G| + 1e-20), F_j = 1.3 Prec Rec / (0.3 Prec + Rec),
+    NaN -> 0. Curves of empty-G frames are returned too (all 0) but flagged False.
+    """
+    s, truth = _array(scores, np.float32), _array(gt, bool)
+    _check_pair(s, truth, "scores")
+    frames, buckets = s.shape[0], num_thresholds + 1
+    s, truth = s.reshape(frames, -1), truth.reshape(frames, -1)
+    # bucket k = number of thresholds <= s, so s >= t_j exactly when k > j; one block of buckets per frame
+    bucket = _threshold_buckets(s, num_thresholds) + np.arange(frames)[:, None] * buckets
+    per_bucket = np.bincount(bucket.ravel(), minlength=frames * buckets).reshape(frames, buckets)
+    tp_bucket = np.bincount(bucket[truth], minlength=frames * buckets).reshape(frames, buckets)
+    at_or_above = per_bucket[:, ::-1].cumsum(1)[:, ::-1][:, 1:].astype(np.float32)  # [j] = sum of buckets > j
+    tp = tp_bucket[:, ::-1].cumsum(1)[:, ::-1][:, 1:].astype(np.float32)
+    positives = truth.sum(1, keepdims=True).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = tp / (at_or_above + np.float32(PR_EPS))
+        recall = tp / (positives + np.float32(PR_EPS))
+        f = np.float32(1 + BETA2) * precision * recall / (np.float32(BETA2) * precision + recall)
+    return np.nan_to_num(f, nan=0.0), positives[:, 0] > 0
+
+
+def video_fscore(scores: Array, gt: Array) -> float:
+    """A video's F: mean curve over its non-empty frames, max over thresholds; 0 when every frame is empty."""
+    curves, kept = frame_fscore_curves(scores, gt)
+    if not kept.any():
+        return 0.0
+    return float(curves[kept].astype(np.float64).mean(0).max())
+
+
+class BinaryScorer:
+    """Accumulates binary mIoU and F video by video; `summary()` gives the means over videos."""
+
+    def __init__(self) -> None:
+        self.per_video: dict[str, dict[str, float | int]] = {}
+
+    def add(self, video: str, scores: Array, gt: Array) -> dict[str, float | int]:
+        """Score one video's annotated frames: scores in [0, 1] and gt, both shaped (F, H, W)."""
+        if video in self.per_video:
+            raise ValueError(f"video {video!r} scored twice")
+        result = {
+            "miou": float(frame_iou(scores, gt).astype(np.float64).mean()),
+            "fscore": video_fscore(scores, gt),
+            "num_frames": int(np.shape(gt)[0]),
+        }
+        self.per_video[video] = result
+        return result
+
+    def summary(self) -> dict[str, float | int]:
+        videos = list(self.per_video.values())
+        return {
+            "miou": float(np.mean([v["miou"] for v in videos])) if videos else 0.0,
+            "fscore": float(np.mean([v["fscore"] for v in videos])) if videos else 0.0,
+            "num_videos": len(videos),
+            "num_frames": sum(int(v["num_frames"]) for v in videos),
+        }
+
+
+def binary_miou(videos: Iterable[tuple[Array, Array]]) -> float:
+    """Mean over videos of the mean frame IoU; each item is one video's (scores, gt), shaped (F, H, W)."""
+    means = [float(frame_iou(s, g).astype(np.float64).mean()) for s, g in videos]
+    return float(np.mean(means)) if means else 0.0
+
+
+def binary_fscore(videos: Iterable[tuple[Array, Array]]) -> float:
+    """Mean over videos of `video_fscore`; each item is one video's (scores, gt), shaped (F, H, W)."""
+    values = [video_fscore(s, g) for s, g in videos]
+    return float(np.mean(values)) if values else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- AVSS semantic
+
+
+def frame_class_areas(
+    pred: Array, gt: Array, num_classes: int = NUM_AVSS_CLASSES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame and class (F, C) int64: intersection, predicted area, label area, from class maps (F, H, W)."""
+    p, g = _array(pred, np.int64), _array(gt, np.int64)
+    _check_pair(p, g, "prediction")
+    for name, labels in (("prediction", p), ("ground truth", g)):
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"{name} holds class indices outside 0..{num_classes - 1}")
+    frames = p.shape[0]
+    offset = (np.arange(frames) * num_classes)[:, None, None]
+
+    def count(labels: np.ndarray) -> np.ndarray:
+        return np.bincount(labels.ravel(), minlength=frames * num_classes).reshape(frames, num_classes)
+
+    return count((p + offset)[p == g]), count(p + offset), count(g + offset)
+
+
+class SemanticScorer:
+    """AVSS semantic mIoU / F over `num_classes` classes: per-class sums over every frame, means over counts.
+
+    For each frame f and class c: IoU = I / (U + 2.2e-16), counted for c only where U > 0; F = 1.3 (I/Pa)(I/La) /
+    (0.3 I/Pa + I/La), NaN -> 0. Final: per-class sum / count (0 for a class never counted), mean over classes.
+    """
+
+    def __init__(self, num_classes: int = NUM_AVSS_CLASSES) -> None:
+        self.num_classes = num_classes
+        self.iou_sum = np.zeros(num_classes)
+        self.f_sum = np.zeros(num_classes)
+        self.count = np.zeros(num_classes, dtype=np.int64)
+        self.per_video: dict[str, dict[str, float | int]] = {}
+
+    def add(self, video: str, pred: Array, gt: Array, pad_to: int = 0) -> dict[str, float | int]:
+        """Add one video's class maps (F, H, W). `pad_to`: also count background-only frames up to that many,
+        as the official loader pads every clip to 10 frames (black image, background label; here the padded
+        frames' prediction is taken to be background too, since no prediction exists for them)."""
+        if video in self.per_video:
+            raise ValueError(f"video {video!r} scored twice")
+        inter, pred_area, label_area = frame_class_areas(pred, gt, self.num_classes)
+        padding = max(pad_to - inter.shape[0], 0)
+        if padding:
+            background = np.zeros((padding, self.num_classes), dtype=np.int64)
+            background[:, 0] = int(np.prod(np.shape(gt)[1:]))  # every pixel: I = Pa = La
+            inter, pred_area, label_area = (np.concatenate([a, background]) for a in (inter, pred_area, label_area))
+        inter_f, pred_f, label_f = (a.astype(np.float32) for a in (inter, pred_area, label_area))
+        union = pred_f + label_f - inter_f
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = inter_f / (union + np.float32(SEMANTIC_EPS))
+            precision, recall = inter_f / pred_f, inter_f / label_f
+            f = np.float32(1 + BETA2) * precision * recall / (np.float32(BETA2) * precision + recall)
+        iou_sum, f_sum = iou.astype(np.float64).sum(0), np.nan_to_num(f, nan=0.0).astype(np.float64).sum(0)
+        count = (union > 0).sum(0)
+        self.iou_sum += iou_sum
+        self.f_sum += f_sum
+        self.count += count
+        result = {**_class_means(iou_sum, f_sum, count), "num_frames": int(np.shape(gt)[0]), "padded": padding}
+        self.per_video[video] = result
+        return result
+
+    def summary(self) -> dict:
+        safe = np.maximum(self.count, 1)
+        return {
+            **_class_means(self.iou_sum, self.f_sum, self.count),
+            "per_class_iou": (self.iou_sum / safe).tolist(),
+            "per_class_fscore": (self.f_sum / safe).tolist(),
+            "class_count": self.count.tolist(),
+            "num_videos": len(self.per_video),
+            "num_frames": sum(int(v["num_frames"]) for v in self.per_video.values()),
+        }
+
+
+def _class_means(iou_sum: np.ndarray, f_sum: np.ndarray, count: np.ndarray) -> dict[str, float]:
+    """mIoU and F: mean over all classes of sum / count, where a class never counted contributes 0."""
+    safe = np.maximum(count, 1)
+    return {"miou": float((iou_sum / safe).mean()), "fscore": float((f_sum / safe).mean())}
