@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -26,7 +26,7 @@ from torch import nn
 from moca.errors import ConfigError, WeightsError
 from moca.models.adaav import AdaAV, AdaAVConfig
 from moca.models.imagebind import AUDIO, AUDIO_SHAPE, IMAGE_SIZE, VISION
-from moca.models.registry import build_model, get_entry
+from moca.models.registry import build_model, get_entry, parameters_on_meta
 from moca.models.weights import WeightsSpec, load_weights
 
 
@@ -160,3 +160,10 @@ class MocaModel(nn.Module):
             load_weights(self.adapters, state, strict=True, source="adapter checkpoint")
         except WeightsError as exc:
             raise WeightsError(f"{exc} (adapter positions here: {list(self.config.adapter.positions)})") from exc
+
+
+def moca_parameter_counts(config: MocaConfig) -> tuple[int, int]:
+    """(total, trainable) parameters of `MocaModel(config)`, computed on the meta device: no memory, no weights."""
+    with parameters_on_meta():
+        model = MocaModel(replace(config, backbone_weights=None))
+    return model.num_parameters(), model.num_parameters(trainable_only=True)

@@ -73,10 +73,10 @@ def build_model(name: str, weights: WeightsSpec | None = None, cache_dir: Path |
 
 
 @contextlib.contextmanager
-def _parameters_on_meta() -> Iterator[None]:
+def parameters_on_meta() -> Iterator[None]:
     """Create every new parameter on the meta device (no memory, no init cost), as accelerate's
     `init_empty_weights` does. A `torch.device("meta")` context is not enough: ImageBind's constructor calls
-    `.item()` on a tensor, which meta tensors refuse."""
+    `.item()` on a tensor, which meta tensors refuse. Patches `nn.Module` globally while active: not thread-safe."""
     original = nn.Module.register_parameter
 
     def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
@@ -94,6 +94,6 @@ def _parameters_on_meta() -> Iterator[None]:
 
 def count_parameters(name: str) -> int:
     """Parameter count of registered model `name` without allocating it (1.2 B for imagebind_huge in ~1 s)."""
-    with _parameters_on_meta():
+    with parameters_on_meta():
         model = get_entry(name).builder()
     return sum(p.numel() for p in model.parameters())

@@ -64,6 +64,11 @@ def _local_path(uri: str) -> Path | None:
     return None
 
 
+def is_local_uri(uri: str) -> bool:
+    """True for plain paths and file:// URIs, which are read in place rather than cached."""
+    return _local_path(uri) is not None
+
+
 def cache_path(spec: WeightsSpec, cache_dir: Path | None = None) -> Path:
     """Where `fetch_weights` keeps (or reads in place) the file `spec` names."""
     local = _local_path(spec.uri)
