@@ -48,7 +48,10 @@ def _example_column(table: str, column: str) -> str:
 
 
 def _describe(kwargs: dict[str, Any]) -> str:
-    parts = [f"{key}={kwargs[key]}" for key in ("value_set", "min_value", "max_value") if kwargs.get(key) is not None]
+    def plain(value: Any) -> Any:  # GE stores bounds as floats: 296.0 reads better as 296
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    parts = [f"{k}={plain(kwargs[k])}" for k in ("value_set", "min_value", "max_value") if kwargs.get(k) is not None]
     condition = kwargs.get("row_condition")
     if isinstance(condition, dict) and "column" in condition:  # GE stores Column(c) == v as a dict
         condition = f"{condition['column']['name']} {condition['operator']} {condition['parameter']}"
