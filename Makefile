@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-all lint benchmarks images clean
+.PHONY: install demo test test-slow test-all benchmarks images clean
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,12 @@ test-all: $(STAMP)
 
 benchmarks: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# Needs a Docker engine (none on the build machines): see docker/README.md.
+images:
+	@command -v docker >/dev/null || { echo "no docker engine here: images not built"; exit 1; }
+	docker build -f docker/Dockerfile.cpu -t moca-cpu:$(IMAGE_TAG) .
+	docker build -f docker/Dockerfile.gpu -t moca-gpu:$(IMAGE_TAG) .
 
 clean:
 	rm -rf .moca .pytest_cache
