@@ -81,9 +81,7 @@ class DriftReport:
                 "items": [asdict(i) for i in self.items]}  # fmt: skip
 
     def to_json(self) -> str:
-        # NaN/inf are not JSON: a statistic that cannot be compared is written as null
-        clean = json.loads(json.dumps(self.to_dict(), default=str).replace("NaN", "null").replace("Infinity", "null"))
-        return json.dumps(clean, indent=2, sort_keys=True) + "\n"
+        return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
     def to_markdown(self) -> str:
         lines = [f"## Data drift: {len(self.flagged)} of {len(self.items)} statistics flagged", "",
@@ -94,6 +92,15 @@ class DriftReport:
             lines.append(f"| {i.statistic} | {ref} | {cur} | {kind}{i.change:.3g} | {i.threshold:g} | "
                          f"{'**yes**' if i.flagged else 'no'} |")  # fmt: skip
         return "\n".join(lines) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """NaN and inf are not JSON: a statistic that cannot be compared (or grew from zero) is written as null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _short(value: Any) -> str:
