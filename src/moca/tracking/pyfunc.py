@@ -16,7 +16,8 @@ from typing import Any
 import mlflow.pyfunc
 
 from moca.errors import MocaError, WeightsError
-from moca.io import read_json, write_json
+from moca.io import atomic_write_text, read_json, write_json
+from moca.tracking.scrub import scrub, scrub_obj
 
 INPUT_COLUMNS = ("image", "audio")
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
@@ -54,8 +55,9 @@ def stage_model_dir(adapter_weights: Path, config_yaml: Path, backbones: dict[st
             raise WeightsError(f"{source}: not found; cannot log the model")
     into.mkdir(parents=True, exist_ok=True)
     shutil.copy2(adapter_weights, into / f"adapter{Path(adapter_weights).suffix}")
-    shutil.copy2(config_yaml, into / "config.yaml")
-    write_json(into / "backbones.json", backbones)
+    # The config is text that travels with every version: a credential pasted into it must not.
+    atomic_write_text(into / "config.yaml", scrub(Path(config_yaml).read_text(encoding="utf-8")))
+    write_json(into / "backbones.json", scrub_obj(backbones))
     return into
 
 

@@ -172,8 +172,10 @@ def step_run(step: str, params: Mapping[str, Any] | None = None, parent_run_id: 
 
     if mlflow.active_run() is None and parent_run_id is None:
         raise RuntimeError("step_run needs an active pipeline_run or an explicit parent_run_id")
-    experiment_id = None
-    if parent_run_id is not None:
+    # Nested runs otherwise land in the default experiment, not beside their parent.
+    if parent_run_id is None:
+        experiment_id = mlflow.active_run().info.experiment_id
+    else:
         configure()
         experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
     with mlflow.start_run(run_name=step, nested=True, parent_run_id=parent_run_id,

@@ -52,4 +52,5 @@ def scrub_obj(obj: Any, secrets: list[str] | None = None) -> Any:
 
 def contains_secret(text: str, secrets: list[str] | None = None) -> bool:
     secrets = secret_values() if secrets is None else secrets
-    return any(value in text for value in secrets) or _USERINFO.search(text) is not None
+    leaked_userinfo = any(match["userinfo"] != MASK for match in _USERINFO.finditer(text))
+    return leaked_userinfo or any(value in text for value in secrets)
