@@ -135,3 +135,25 @@ def test_two_racing_promotions_leave_one_consistent_champion(logged_model: str, 
     assert history[0] == "1" and history[-1] == best
     scores = [float(tags_of[v]["metric.test.miou"]) for v in history]
     assert scores == sorted(scores) and len(set(scores)) == len(scores)  # each promotion strictly improved
+
+
+def test_cli_compare_promote_rollback(logged_model: str) -> None:
+    from typer.testing import CliRunner
+
+    from moca.cli import _register_all, app
+
+    _register_all()
+    runner = CliRunner()
+    empty = runner.invoke(app, ["models", "compare"])
+    assert empty.exit_code == 0 and "no versions" in empty.output
+    promote(logged_model, 0.5)
+    promote(logged_model, 0.4)
+    table = runner.invoke(app, ["models", "compare", "--format", "csv"])
+    assert table.exit_code == 0, table.output
+    lines = table.output.strip().splitlines()
+    assert lines[0].startswith("version,champion") and lines[1].startswith("2,,") and lines[2].startswith("1,*,")
+    forced = runner.invoke(app, ["models", "promote", "2", "--force"])
+    assert forced.exit_code == 0 and "v2 promoted: forced by hand" in forced.output
+    back = runner.invoke(app, ["models", "rollback"])
+    assert back.exit_code == 0 and "rolled back from v2 to v1" in back.output
+    assert champion() == "1"
