@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +64,7 @@ def audio_pixel_map(dense: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tenso
 
 
 class MocaModel(nn.Module):
-    def __init__(self, config: MocaConfig, cache_dir: Any = None):
+    def __init__(self, config: MocaConfig, cache_dir: Path | None = None):
         super().__init__()
         self.config = config
         self.backbone = build_model(config.backbone, config.backbone_weights, cache_dir)
