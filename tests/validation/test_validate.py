@@ -136,3 +136,13 @@ def test_cli_exit_codes(cli: Callable, datasets: dict[str, Path], s4_copy: Path,
     name = _corrupt_frame(s4_copy)
     bad = cli("--data", str(s4_copy), "--benchmark", "s4", "--report", str(tmp_path / "bad"))
     assert bad.exit_code == 1 and "FAILED" in bad.output and name in bad.output
+
+
+def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    assert validate_dataset(datasets["s4"], "s4", report).passed
+    _escaping_path(s4_copy)
+    result = validate_dataset(s4_copy, "s4", report)
+    assert not result.passed and result.manifest is None and result.data_docs is None
+    assert sorted(p.name for p in report.iterdir()) == ["summary.txt", "validation.json"]
+    assert "metadata: " in result.summary.read_text()

@@ -41,23 +41,30 @@ def inspect_image(path: Path) -> dict[str, Any]:
             "image_problem": None}  # fmt: skip
 
 
-def _binary_values(image: Image.Image) -> tuple[np.ndarray, set[int]]:
-    """(values as the loader reads them, the values a binary mask may hold in this mode)."""
-    if image.mode == "1":
-        return np.asarray(image, dtype=np.uint8), {0, 1}
-    if image.mode == "P":  # a palette PNG's array is its indices: background 0, foreground 1
-        return np.asarray(image), {0, 1}
+def _histogram(values: np.ndarray) -> dict[int, int]:
+    counts = np.bincount(values.ravel())  # values are uint8 here: at most 256 bins
+    return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
+
+
+def _binary_histogram(image: Image.Image) -> tuple[dict[int, int], set[int]]:
+    """(pixel count per value as the loader reads them, the values a binary mask may hold in this mode)."""
+    if image.mode in {"1", "P"}:  # "1" reads as 0/1; a palette PNG's array is its indices: background 0, fg 1
+        return _histogram(np.asarray(image, dtype=np.uint8)), {0, 1}
     rgb = np.asarray(image.convert("RGB"))
     if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
-        return np.full(rgb.shape[:2], -1), {0, 255}  # colour in a binary mask: every pixel is suspect
-    return rgb[..., 0], {0, 255}
+        return {-1: rgb.shape[0] * rgb.shape[1]}, {0, 255}  # colour in a binary mask: every pixel is suspect
+    return _histogram(rgb[..., 0]), {0, 255}
 
 
-def _mask_values(image: Image.Image, benchmark: str) -> tuple[np.ndarray, set[int] | None]:
-    """Per-pixel values (class indices for AVSS, -1 for an unknown colour) and the allowed set (None: any >= 0)."""
-    if benchmark == "avss":
-        return colour_to_index(np.asarray(image.convert("RGB"))), None
-    return _binary_values(image)
+def _class_histogram(image: Image.Image) -> dict[int, int]:
+    """Pixel count per AVSS class (-1: a colour outside the palette); maps the distinct colours, not every pixel."""
+    rgb = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(np.uint32)
+    colours, counts = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2], return_counts=True)
+    unpacked = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=-1)
+    histogram: dict[int, int] = {}
+    for index, count in zip(colour_to_index(unpacked).tolist(), counts.tolist()):
+        histogram[index] = histogram.get(index, 0) + count
+    return dict(sorted(histogram.items()))
 
 
 def inspect_mask(path: Path | None, benchmark: str, image_size: tuple[int, int] | None) -> dict[str, Any]:
@@ -69,9 +76,8 @@ def inspect_mask(path: Path | None, benchmark: str, image_size: tuple[int, int] 
     image, problem = _decode(path)
     if image is None:
         return {**empty, "mask_present": path.is_file(), "mask_problem": problem}
-    values, allowed = _mask_values(image, benchmark)
-    present = np.flatnonzero(np.bincount((values.astype(np.int64) + 1).ravel())) - 1  # sorted unique, fast for small ints
-    stray = sorted(int(v) for v in present if v < 0 or (allowed is not None and int(v) not in allowed))
+    histogram, allowed = (_class_histogram(image), None) if benchmark == "avss" else _binary_histogram(image)
+    stray = [v for v in histogram if v < 0 or (allowed is not None and v not in allowed)]
     size_ok = image_size is None or image.size == image_size
     problems = []
     if stray:
@@ -79,14 +85,16 @@ def inspect_mask(path: Path | None, benchmark: str, image_size: tuple[int, int] 
                         .replace("[-1]", "[unknown colour]"))  # fmt: skip
     if not size_ok:
         problems.append(f"mask size {image.size} differs from its frame {image_size}")
+    total = sum(histogram.values())
+    foreground = sum(n for v, n in histogram.items() if v > 0)
     return {
         "mask_present": True,
         "mask_readable": True,
         "mask_mode": image.mode,
-        "mask_values": ",".join(str(int(v)) for v in present),
+        "mask_values": ",".join(str(v) for v in histogram),
         "mask_stray": bool(stray),
         "mask_size_ok": size_ok,
-        "fg_fraction": float(((values != 0) & (values != -1)).mean()) if values.size else 0.0,
+        "fg_fraction": foreground / total if total else 0.0,
         "mask_problem": "; ".join(problems) or None,
     }
 

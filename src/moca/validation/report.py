@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from moca.errors import DataError
+from moca.errors import ConfigError, DataError
 from moca.io import atomic_write_bytes, atomic_write_text, write_json
 from moca.validation.drift import manifest_stats
 from moca.validation.manifest import build_manifest, split_table, video_table
@@ -159,6 +160,16 @@ def _write_parquet(path: Path, table: pd.DataFrame) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _clear_outputs(report_dir: Path) -> None:
+    """Remove a previous run's outputs, so a report folder never mixes two runs (Data Docs keep old pages)."""
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ConfigError(f"{report_dir}: report path exists and is not a folder")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(report_dir / "data_docs", ignore_errors=True)
+    for name in ("manifest.parquet", "stats.json"):
+        (report_dir / name).unlink(missing_ok=True)
+
+
 def validate_dataset(root: str | Path, benchmark: str, report_dir: str | Path,
                      expected_counts: dict[str, int] | None = None, config: ValidationConfig | None = None,
                      ) -> ValidationResult:  # fmt: skip
@@ -167,7 +178,7 @@ def validate_dataset(root: str | Path, benchmark: str, report_dir: str | Path,
     config = config or ValidationConfig()
     if expected_counts is not None:
         config = ValidationConfig(**{**asdict(config), "expected_counts": expected_counts})
-    report_dir.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(report_dir)
     result = ValidationResult(False, [], report_dir, report_dir / "summary.txt", report_dir / "validation.json")
     try:
         manifest = build_manifest(root, benchmark)
