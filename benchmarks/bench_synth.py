@@ -7,12 +7,15 @@
    - look-only oracles, which see every object perfectly but cannot hear: "all objects" (union of every object)
      and "one random object" (a perfect mask of one object picked at random, averaged over 20 draws);
    - the listening oracle (the ground truth) scores 1 by construction.
+3. Visual retrieval with a crude stand-in for DINO (histogram of the saturated colours of a frame): how often a
+   frame's nearest neighbour (another video) has the same sounding class / shows that class at all, vs chance.
 Usage: python benchmarks/bench_synth.py [--videos 100] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from moca.data.layout import list_videos
-from moca.data.readers import read_mask
+from moca.data.readers import read_image, read_mask
 from moca.data.synth import SynthConfig, plan_videos, render_frame, synthesize
 from moca.metrics import binary_fscore, binary_miou
 
@@ -49,9 +52,8 @@ def floors(root: Path, cfg: SynthConfig, split: str = "test", draws: int = 20) -
     for video in videos:
         plan = plans[video.name]
         gts.append(np.stack([read_mask(f.mask, "s4") for f in video.frames]))
-        owners.append(
-            np.stack([render_frame(list(plan.objects), background, f.index / (plan.frames - 1))[1] for f in video.frames])
-        )
+        frames = [render_frame(list(plan.objects), background, f.index / (plan.frames - 1)) for f in video.frames]
+        owners.append(np.stack([owner for _, owner in frames]))
 
     def score(predict) -> tuple[float, float]:
         pairs = [(np.where(predict(i), SATURATED, -SATURATED), gt) for i, gt in enumerate(gts)]
@@ -74,6 +76,35 @@ def floors(root: Path, cfg: SynthConfig, split: str = "test", draws: int = 20) -
     return results
 
 
+def _colour_descriptor(rgb: np.ndarray) -> np.ndarray:
+    """sqrt of an 8x8x8 histogram of saturated pixels (objects are saturated, backgrounds muted), L2-normalised."""
+    rgb = rgb.astype(np.int64)
+    saturated = rgb.max(-1) - rgb.min(-1) > 90
+    codes = (rgb // 32) @ np.array([64, 8, 1])
+    hist = np.sqrt(np.bincount(codes[saturated], minlength=512).astype(np.float64))
+    return hist / (np.linalg.norm(hist) + 1e-12)
+
+
+def visual_retrieval(root: Path) -> dict[str, tuple[float, float]]:
+    """(nearest-neighbour rate, chance rate) for 'same sounding class' and 'neighbour shows the class'."""
+    manifest = {v["name"]: v for v in json.loads((root / "synth.json").read_text())["videos"]}
+    videos = list_videos(root, "s4")
+    features = np.stack([_colour_descriptor(read_image(v.frames[2].image)) for v in videos])
+    similarity = features @ features.T
+    np.fill_diagonal(similarity, -np.inf)
+    source = [v.category for v in videos]
+    shown = [set(manifest[v.name]["sources"] + manifest[v.name]["distractors"]) for v in videos]
+    n = len(videos)
+    same = np.array([[source[i] == source[j] for j in range(n)] for i in range(n)])
+    shows = np.array([[source[i] in shown[j] for j in range(n)] for i in range(n)])
+    off_diagonal = ~np.eye(n, dtype=bool)
+    nearest = similarity.argmax(1)
+    return {
+        name: (float(table[np.arange(n), nearest].mean()), float(table[off_diagonal].mean()))
+        for name, table in [("same sounding class", same), ("neighbour shows the sounding class", shows)]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=100)
@@ -90,6 +121,9 @@ def main() -> None:
         print(f"  {'predictor':34s} {'mIoU':>7s} {'F':>7s}")
         for name, (miou, fscore) in floors(Path(folder) / "fast", cfg).items():
             print(f"  {name:34s} {miou:7.4f} {fscore:7.4f}")
+        print("visual retrieval, nearest neighbour by colour histogram (frame 3 of every video):")
+        for name, (rate, chance) in visual_retrieval(Path(folder) / "fast").items():
+            print(f"  {name:34s} {rate:.3f} (chance {chance:.3f})")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def test_train_frames_have_no_masks(s4_root: Path) -> None:
     item = dataset[2]
     assert item["image"].shape == (3, 224, 224) and item["image"].dtype == torch.float32
     assert item["audio"].shape == (1, 1, 128, 204) and item["audio"][0, 0, 0, 0] == pytest.approx(2 + 15 / 16)
-    assert (item["video"], item["frame"], item["key"], item["category"]) == ("vidA", 2, "dog_barking/vidA/vidA_3", "dog_barking")
+    expected_ids = ("vidA", 2, "dog_barking/vidA/vidA_3", "dog_barking")
+    assert (item["video"], item["frame"], item["key"], item["category"]) == expected_ids
     assert "mask" not in item
     expected = (30 / 255 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)  # frame 3 is uniform grey 30
     assert torch.allclose(item["image"][:, 100, 100], expected, atol=1e-6)

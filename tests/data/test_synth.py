@@ -31,7 +31,8 @@ from moca.io import sha256_tree
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("synth")
-    return {b: synthesize(base / b, SynthConfig(benchmark=b, videos=n, seed=7)) for b, n in [("s4", 8), ("ms3", 6), ("avss", 6)]}
+    sizes = {"s4": 8, "ms3": 6, "avss": 6}
+    return {b: synthesize(base / b, SynthConfig(benchmark=b, videos=n, seed=7)) for b, n in sizes.items()}
 
 
 def _manifest(root: Path) -> dict[str, dict]:
@@ -176,6 +177,7 @@ def test_cli(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["data", "synth", "--out", str(out), "--benchmark", "ms3", "--videos", "3", "--seed", "1"])
+    args = ["data", "synth", "--out", str(out), "--benchmark", "ms3", "--videos", "3", "--seed", "1"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(list_videos(out, "ms3")) == 3

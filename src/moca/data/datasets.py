@@ -193,10 +193,9 @@ class EvalFrames(_FrameDataset):
             entries += [_Entry(video, f) for f in video.frames if f.mask is not None]
             if self.pad_avss:
                 last = video.frames[-1]
-                entries += [
-                    _Entry(video, FrameRef(i, last.image, None, f"{video.category}/{video.name}/padded/{i}", last.time_s), True)
-                    for i in range(len(video.frames), AVSS_PADDED_FRAMES)
-                ]
+                for i in range(len(video.frames), AVSS_PADDED_FRAMES):
+                    key = f"{video.category}/{video.name}/padded/{i}"
+                    entries.append(_Entry(video, FrameRef(i, last.image, None, key, last.time_s), padded=True))
         return entries
 
     def _image(self, entry: _Entry) -> torch.Tensor:

@@ -28,7 +28,17 @@ import soundfile
 from PIL import Image
 
 from moca.config import to_dict
-from moca.data.layout import AVSS_SUBSETS, BENCHMARKS, FRAMES_PER_CLIP, SPLITS, check_benchmark
+# the readers' own path builders: the generator writes exactly where the readers will look
+from moca.data.layout import (
+    AVSS_SUBSETS,
+    BENCHMARKS,
+    FRAMES_PER_CLIP,
+    SPLITS,
+    _avss_video,
+    _ms3_video,
+    _s4_video,
+    check_benchmark,
+)
 from moca.data.palette import AVSS_CLASSES, avss_palette
 from moca.errors import ConfigError, DataError
 from moca.progress import progress
@@ -96,6 +106,9 @@ class SynthConfig:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Looks: shapes and textures as implicit functions of object-local coordinates (unit radius).
+
+
+SHAPE_REACH = 1.15  # farthest point of any shape from its centre, in radii (the square's corner: 0.8 * sqrt(2))
 
 
 def _shape_mask(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -210,7 +223,9 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     return (smooth + weave + mottle).clip(0, 255).astype(np.uint8)
 
 
-def _place_objects(classes: list[int], sounding: list[bool], cfg: SynthConfig, rng) -> list[SceneObject]:
+def _place_objects(
+    classes: list[int], sounding: list[bool], cfg: SynthConfig, rng: np.random.Generator
+) -> list[SceneObject]:
     """Objects with straight-ish paths inside the frame, spaced so they rarely hide each other completely."""
     size, placed = cfg.image_size, []
     for cls, sounds in zip(classes, sounding):
@@ -244,7 +259,9 @@ def _place_objects(classes: list[int], sounding: list[bool], cfg: SynthConfig, r
     return [placed[i] for i in order]
 
 
-def render_frame(objects: list[SceneObject], background: np.ndarray, progress_t: float) -> tuple[np.ndarray, np.ndarray]:
+def render_frame(
+    objects: list[SceneObject], background: np.ndarray, progress_t: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The frame at clip position `progress_t` in [0, 1] and the owner map (index into `objects`, -1 = background)."""
     size = background.shape[0]
     image = background.copy()
@@ -255,8 +272,9 @@ def render_frame(objects: list[SceneObject], background: np.ndarray, progress_t:
         cx += obj.wobble * np.sin(2 * np.pi * progress_t + obj.phase)
         cy += obj.wobble * np.cos(2 * np.pi * progress_t + obj.phase)
         r = obj.radius
-        x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, size)
-        y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, size)
+        reach = SHAPE_REACH * r
+        x0, x1 = max(int(cx - reach) - 1, 0), min(int(cx + reach) + 2, size)
+        y0, y1 = max(int(cy - reach) - 1, 0), min(int(cy + reach) + 2, size)
         if x0 >= x1 or y0 >= y1:
             continue
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
@@ -273,7 +291,7 @@ def render_frame(objects: list[SceneObject], background: np.ndarray, progress_t:
     return image, owner
 
 
-def mix_audio(objects: list[SceneObject], seconds: float, cfg: SynthConfig, rng) -> np.ndarray:
+def mix_audio(objects: list[SceneObject], seconds: float, cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
     """Int16 mono: the sounding objects' signatures (pitch jittered per instance) plus light white noise."""
     n = int(round(seconds * cfg.sample_rate))
     t = np.arange(n) / cfg.sample_rate
@@ -354,8 +372,6 @@ def _save_png(image: Image.Image, path: Path, level: int) -> None:
 
 
 def _write_video(plan: VideoPlan, root: Path, cfg: SynthConfig) -> None:
-    from moca.data.layout import _avss_video, _ms3_video, _s4_video  # the reader's own path rules, reused
-
     if cfg.benchmark == "s4":
         ref = _s4_video(root, plan.name, SYNTH_CLASSES[_first_source(plan)].name, plan.split)
     elif cfg.benchmark == "ms3":
@@ -376,7 +392,8 @@ def _write_video(plan: VideoPlan, root: Path, cfg: SynthConfig) -> None:
         if frame.mask is None:
             continue
         if cfg.benchmark == "s4":
-            _save_png(Image.fromarray(_sounding_mask(plan.objects, owner).astype(np.uint8) * 255, "L"), frame.mask, level)
+            mask = Image.fromarray(_sounding_mask(plan.objects, owner).astype(np.uint8) * 255, "L")
+            _save_png(mask, frame.mask, level)
         elif cfg.benchmark == "ms3":
             mask = Image.fromarray(_sounding_mask(plan.objects, owner).astype(np.uint8), "P")
             mask.putpalette(ms3_palette)
