@@ -19,14 +19,17 @@ AUDIO = (1, 1, 8, 10)
 class StandInModel(nn.Module):
     """Frozen patch embedding + one frozen block (the cacheable prefix), then an adapter and a frozen head."""
 
-    def __init__(self, dim: int = 8, seed: int = 0):
+    def __init__(self, dim: int = 8, adapter_seed: int = 0):
         super().__init__()
-        torch.manual_seed(seed)
+        torch.manual_seed(0)  # the frozen parts stand for loaded weights: the same everywhere
         self.patch = nn.Conv2d(3, dim, 4, stride=4)  # 16x16 -> 4x4 tokens
         self.block = nn.Linear(dim, dim)
         self.audio_trunk = nn.Linear(AUDIO[-1], dim)
         self.head = nn.Linear(dim, dim)
-        self.adapter = nn.MultiheadAttention(dim, 2, batch_first=True)
+        torch.manual_seed(adapter_seed)
+        # No key bias: softmax ignores it, so its gradient is rounding noise that Adam scales up to +-lr steps,
+        # which would make two float-equivalent runs (1 vs 2 ranks) differ in a tensor that changes nothing.
+        self.adapter = nn.MultiheadAttention(dim, 2, batch_first=True, bias=False)
         self.gate = nn.Parameter(torch.full((1,), 0.5))
         for name, p in self.named_parameters():
             p.requires_grad_(name.startswith(("adapter", "gate")))
