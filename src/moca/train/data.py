@@ -37,6 +37,18 @@ class AnchorPairs:
 PAIR_COLUMNS = ("anchor_key", "positive_key", "rank", "negatives")
 
 
+def _attach_negatives(table: Any, negatives_path: Path) -> Any:
+    """`moca mine-pairs` keeps negatives in a flat table beside pairs.parquet: fold them into a list column."""
+    import pandas as pd
+
+    try:
+        negatives = pd.read_parquet(negatives_path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
+        raise DataError(negatives_path, f"not a readable Parquet file ({exc})") from exc
+    lists = negatives.sort_values(["anchor_key", "draw"], kind="stable").groupby("anchor_key")["negative_key"].agg(list)
+    return table.assign(negatives=table["anchor_key"].map(lists).apply(lambda v: v if isinstance(v, list) else []))
+
+
 def read_pairs(path: str | Path) -> list[AnchorPairs]:
     """One entry per anchor, in the file's anchor order, from a pairs.parquet written by `moca mine-pairs`."""
     import pandas as pd
@@ -48,6 +60,8 @@ def read_pairs(path: str | Path) -> list[AnchorPairs]:
         raise DataError(path, "pairs file not found") from exc
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
         raise DataError(path, f"not a readable Parquet file ({exc})") from exc
+    if "negatives" not in table.columns and (path.parent / "negatives.parquet").is_file():
+        table = _attach_negatives(table, path.parent / "negatives.parquet")
     missing = [c for c in PAIR_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(path, f"missing column(s) {missing}; has {list(table.columns)}")
