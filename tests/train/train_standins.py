@@ -94,3 +94,35 @@ def margin_objective(anchor, positive, negative, audio_emb):
     from moca.losses import LossConfig, contrastive_loss
 
     return contrastive_loss(anchor, positive, negative.unsqueeze(1), audio_emb, LossConfig())
+
+
+def synthetic_run_inputs(tmp: Path, anchors: int = 4, frames: int = 8) -> tuple[Path, Path]:
+    """A small synthetic S4 dataset and pairs over only `frames` of its training frames (so caching stays quick).
+
+    Returns (data root, pairs.parquet). Positives come from other videos, as the miner guarantees.
+    """
+    from moca.data.layout import list_videos
+    from moca.data.synth import SynthConfig, synthesize
+
+    root = synthesize(tmp / "data", SynthConfig(benchmark="s4", videos=6, seed=0))
+    keyed = [(v.name, f.key) for v in list_videos(root, "s4", "train") for f in v.frames[:2]][:frames]
+    table = []
+    for video, key in keyed[:anchors]:
+        others = [k for v, k in keyed if v != video]
+        table.append(AnchorPairs(key, tuple(others[:2]), tuple(others[-2:])))
+    write_pairs_parquet(tmp / "pairs.parquet", table)
+    return root, tmp / "pairs.parquet"
+
+
+def tiny_config_yaml(path: Path, root: Path, **overrides: object) -> Path:
+    """configs/demo.yaml with small batches, no tracking, and `overrides`."""
+    import yaml
+
+    from moca.config import load_yaml
+
+    data = load_yaml(Path(__file__).parents[2] / "configs" / "demo.yaml")
+    data.update({"batch_size": 2, "epochs": 3, "checkpoint_every": 1, "tracking": False, "warmup_steps": 0})
+    data["data"]["root"] = str(root)
+    data.update(overrides)
+    path.write_text(yaml.safe_dump(data))
+    return path

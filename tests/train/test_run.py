@@ -1,0 +1,70 @@
+"""`moca train` end to end on synthetic data with the tiny ImageBind: outputs, manifest, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from train_standins import synthetic_run_inputs, tiny_config_yaml
+from typer.testing import CliRunner
+
+from moca.cli import _register_all, app
+from moca.errors import ConfigError, DataError
+from moca.io import sha256_file
+from moca.models import MocaModel
+from moca.train.run import load_train_config, run_training
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return synthetic_run_inputs(tmp_path_factory.mktemp("run"))
+
+
+def test_cli_trains_and_writes_adapters_config_and_manifest(inputs, tmp_path):
+    root, pairs = inputs
+    config = tiny_config_yaml(tmp_path / "train.yaml", root, epochs=1)
+    _register_all()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--pairs", str(pairs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.output
+    manifest = json.loads((out / "train_manifest.json").read_text())
+    assert manifest["steps"] == 2 and len(manifest["losses"]) == 2
+    assert manifest["outputs"]["adapters"]["sha256"] == sha256_file(out / "adapters.pt")
+    assert manifest["inputs"]["pairs"]["sha256"] == sha256_file(pairs)
+    saved = load_train_config(out / "config.yaml")  # the saved config is complete and loads back
+    assert saved.model.adapter.positions == (2, 4) and saved.batch_size == 2
+    adapters = torch.load(out / "adapters.pt", weights_only=True)
+    model = MocaModel(saved.model)
+    model.load_adapter_state_dict(adapters)
+    assert any(v.abs().sum() > 0 for k, v in adapters.items() if k.endswith("gate"))  # gates left 0
+
+
+def test_rerun_into_a_used_folder_needs_resume_and_a_matching_config(inputs, tmp_path):
+    root, pairs = inputs
+    cfg = load_train_config(tiny_config_yaml(tmp_path / "a.yaml", root, epochs=1))
+    run_training(cfg, pairs, tmp_path / "out")
+    with pytest.raises(ConfigError, match="pass --resume"):
+        run_training(cfg, pairs, tmp_path / "out")
+    cfg.lr = 0.5
+    with pytest.raises(ConfigError, match="resume with the same config"):
+        run_training(cfg, pairs, tmp_path / "out", resume=True)
+
+
+def test_pairs_from_other_data_and_missing_root_are_named(inputs, tmp_path):
+    root, pairs = inputs
+    import pandas as pd
+
+    table = pd.read_parquet(pairs)
+    table.loc[0, "anchor_key"] = "no_such/video/frame_1"
+    bad = tmp_path / "bad.parquet"
+    table.to_parquet(bad)
+    cfg = load_train_config(tiny_config_yaml(tmp_path / "a.yaml", root))
+    with pytest.raises(DataError, match="not in the dataset"):
+        run_training(cfg, bad, tmp_path / "out")
+    with pytest.raises(DataError, match="data root not found"):
+        run_training(cfg, pairs, tmp_path / "out2", data_root=tmp_path / "nowhere")
+    with pytest.raises(DataError, match="missing column"):
+        table.drop(columns=["negatives"]).to_parquet(bad)
+        run_training(cfg, bad, tmp_path / "out3")
