@@ -5,8 +5,8 @@ An item is one frame: a dict with `image` (3, 224, 224) float, normalised as Ima
 frame's time window, `video`, `frame` (index in the clip), `key` (the prediction name) and `category`; evaluation
 items add `mask` (H, W): uint8 {0,1} for S4/MS3, int64 class indices for AVSS, and `padded`.
 
-The audio part is injectable (`audio_fn(video, time_s) -> tensor`) so datasets work without the audio front end
-in tests, and so a precomputed-feature cache can stand in for it. The default decodes each video's wav once
+The audio part is injectable (`audio_fn(video, time_s) -> tensor`) so a precomputed-feature cache or a test
+stand-in can replace the front end. The default decodes each video's wav once
 (`moca.data.audio.load_waveform`) and cuts the frame's window from it (`frame_audio_input`).
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from moca.data.audio import AudioConfig, frame_audio_input, load_waveform
 from moca.data.layout import FrameRef, VideoRef, list_videos
 from moca.data.readers import read_image, read_mask
 
@@ -85,16 +86,12 @@ class WaveformAudio:
     of decoded waveforms avoids re-decoding the same file five times without holding a whole dataset in memory.
     """
 
-    def __init__(self, cfg: Any = None, cache_videos: int = 8):
-        from moca.data.audio import AudioConfig
-
+    def __init__(self, cfg: AudioConfig | None = None, cache_videos: int = 8):
         self.cfg = cfg if cfg is not None else AudioConfig()
         self.cache_videos = cache_videos
         self._waveforms: OrderedDict[Path, torch.Tensor] = OrderedDict()
 
     def waveform(self, path: Path) -> torch.Tensor:
-        from moca.data.audio import load_waveform
-
         if path in self._waveforms:
             self._waveforms.move_to_end(path)
         else:
@@ -104,8 +101,6 @@ class WaveformAudio:
         return self._waveforms[path]
 
     def __call__(self, video: VideoRef, time_s: float) -> torch.Tensor:
-        from moca.data.audio import frame_audio_input
-
         return frame_audio_input(self.waveform(video.audio), time_s, self.cfg)
 
 
