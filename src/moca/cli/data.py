@@ -6,15 +6,13 @@ from pathlib import Path
 
 import typer
 
-from moca.data.layout import BENCHMARKS
-
 data_app = typer.Typer(no_args_is_help=True, help="AVSBench data: synthesise, validate, inspect.")
 
 
 @data_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="New (or empty) folder to write the dataset into."),
-    benchmark: str = typer.Option("s4", "--benchmark", help=f"One of {', '.join(BENCHMARKS)}."),
+    benchmark: str = typer.Option("s4", "--benchmark", help="s4, ms3 or avss."),
     videos: int = typer.Option(20, "--videos", min=1, help="Number of videos (split 70/15/15 %)."),
     seed: int = typer.Option(0, "--seed", help="Same seed and arguments -> the same bytes."),
 ) -> None:
