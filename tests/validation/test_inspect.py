@@ -46,6 +46,7 @@ def test_ms3_palette_indices_and_size_mismatch(tmp_path: Path) -> None:
     indices[1, 1] = 1
     good = _png(tmp_path / "p.png", indices, "P")
     assert inspect_mask(good, "ms3", (4, 4))["mask_stray"] is False
+    assert inspect_mask(good, "s4", (4, 4))["mask_stray"] is True  # S4 is read as grey: index 1 is not white
     indices[2, 2] = 2  # a third palette entry: not a binary mask
     facts = inspect_mask(_png(tmp_path / "p2.png", indices, "P"), "ms3", (8, 4))
     assert facts["mask_stray"] is True and facts["mask_size_ok"] is False

@@ -46,9 +46,13 @@ def _histogram(values: np.ndarray) -> dict[int, int]:
     return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
 
 
-def _binary_histogram(image: Image.Image) -> tuple[dict[int, int], set[int]]:
-    """(pixel count per value as the loader reads them, the values a binary mask may hold in this mode)."""
-    if image.mode in {"1", "P"}:  # "1" reads as 0/1; a palette PNG's array is its indices: background 0, fg 1
+def _binary_histogram(image: Image.Image, benchmark: str) -> tuple[dict[int, int], set[int]]:
+    """(pixel count per value as the loader reads them, the values a binary mask may hold in this mode).
+
+    As in `moca.data.readers`: MS3 masks are palette PNGs whose *indices* count (background 0, foreground 1);
+    S4 masks are read as grey, so a palette S4 mask is judged by its colours.
+    """
+    if image.mode == "1" or (image.mode == "P" and benchmark == "ms3"):
         return _histogram(np.asarray(image, dtype=np.uint8)), {0, 1}
     rgb = np.asarray(image.convert("RGB"))
     if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
@@ -76,7 +80,7 @@ def inspect_mask(path: Path | None, benchmark: str, image_size: tuple[int, int] 
     image, problem = _decode(path)
     if image is None:
         return {**empty, "mask_present": path.is_file(), "mask_problem": problem}
-    histogram, allowed = (_class_histogram(image), None) if benchmark == "avss" else _binary_histogram(image)
+    histogram, allowed = (_class_histogram(image), None) if benchmark == "avss" else _binary_histogram(image, benchmark)
     stray = [v for v in histogram if v < 0 or (allowed is not None and v not in allowed)]
     size_ok = image_size is None or image.size == image_size
     problems = []
