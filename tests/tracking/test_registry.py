@@ -108,6 +108,30 @@ RACER = textwrap.dedent("""
 """)
 
 
+def _assert_one_consistent_champion(best_score: float) -> None:
+    client = registry._client()
+    tags_of = {str(mv.version): mv.tags for mv in client.search_model_versions("name='moca'")}
+    best = max(tags_of, key=lambda v: float(tags_of[v]["metric.test.miou"]))
+    assert champion() == best and float(tags_of[best]["metric.test.miou"]) == best_score
+    history = json.loads(client.get_registered_model("moca").tags[registry.HISTORY_TAG])
+    assert history[0] == "1" and history[-1] == best
+    scores = [float(tags_of[v]["metric.test.miou"]) for v in history]
+    assert scores == sorted(scores) and len(set(scores)) == len(scores)  # each promotion strictly improved
+
+
+def test_racing_threads_leave_one_consistent_champion(logged_model: str) -> None:
+    """Threads in one process still contend for the flock (each opens its own lock file description)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    promote(logged_model, 0.50)
+    scores = [0.55, 0.70, 0.60, 0.65]
+    with ThreadPoolExecutor(len(scores)) as pool:
+        results = list(pool.map(lambda score: promote(logged_model, score), scores))
+    assert sorted(r.version for r in results) == ["2", "3", "4", "5"]
+    _assert_one_consistent_champion(0.70)
+
+
+@pytest.mark.slow
 def test_two_racing_promotions_leave_one_consistent_champion(logged_model: str, tmp_path: Path) -> None:
     import time
 
@@ -126,16 +150,8 @@ def test_two_racing_promotions_leave_one_consistent_champion(logged_model: str, 
     outputs = [r.communicate(timeout=120) for r in racers]
     assert all(r.returncode == 0 for r in racers), [err[-2000:] for _, err in outputs]
 
-    client = registry._client()
-    tags_of = {str(mv.version): mv.tags for mv in client.search_model_versions("name='moca'")}
-    assert sorted(tags_of) == ["1", "2", "3"]
-    best = max(tags_of, key=lambda v: float(tags_of[v]["metric.test.miou"]))
-    assert champion() == best and float(tags_of[best]["metric.test.miou"]) == 0.70
-    history = json.loads(client.get_registered_model("moca").tags[registry.HISTORY_TAG])
-    assert history[0] == "1" and history[-1] == best
-    scores = [float(tags_of[v]["metric.test.miou"]) for v in history]
-    assert scores == sorted(scores) and len(set(scores)) == len(scores)  # each promotion strictly improved
-
+    assert len(registry._client().search_model_versions("name='moca'")) == 3
+    _assert_one_consistent_champion(0.70)
 
 def test_cli_compare_promote_rollback(logged_model: str) -> None:
     from typer.testing import CliRunner
