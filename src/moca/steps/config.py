@@ -19,7 +19,7 @@ from moca.mining import MiningConfig
 from moca.validation.drift import DriftThresholds
 from moca.validation.suites import ValidationConfig
 
-COMPONENTS = ("ingest", "validate", "mine_pairs", "train", "infer", "evaluate", "register")
+COMPONENTS = ("start_run", "ingest", "validate", "stop_run", "mine_pairs", "train", "infer", "evaluate", "register")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Ingest: put the exact dataset version a run names into the run folder, and name that version.
 
-The data version is the content hash of the dataset folder (relative paths + file sha256s), so the same bytes get
-the same version wherever they came from; a `rev` fetches the version that git revision's `data.dvc` points to.
+With `rev` (a DVC md5, or a git revision of the `.dvc` file) the version is fetched from the DVC remote and checked
+file by file (moca.versioning); the data version is the DVC md5. Without it the folder is copied as it is and the
+data version is its content hash (relative paths + file sha256s), so the same bytes get the same version.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from moca.data.layout import check_benchmark, metadata_path
-from moca.errors import ConfigError, DataError
+from moca.errors import DataError
 from moca.io import sha256_tree
 from moca.steps.manifest import StepResult, digest, require_outputs, run_step
 from moca.steps.tracking import log_step, step_tracking
@@ -18,23 +19,25 @@ from moca.steps.tracking import log_step, step_tracking
 DATA = "data"
 
 
-def _fetch(source: Path, rev: str, into: Path) -> None:
+def _fetch(source: Path, rev: str, into: Path) -> str:
+    """Materialise the data into `into`; returns its data version."""
     if rev:
-        try:
-            from moca.dvc import fetch  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ConfigError(f"data.rev={rev!r} needs DVC support (moca.dvc), which this installation lacks") from exc
-        fetch(source, rev, into)
-        return
+        from moca.versioning import VERSION_PATTERN, fetch, version_at_rev
+
+        version = rev if VERSION_PATTERN.match(rev) else version_at_rev(rev, f"{source.as_posix()}.dvc")
+        fetch(version, into)
+        return version
     if not source.is_dir():
         raise DataError(source, "dataset folder not found")
     # Hard links would let a later edit of the source change an ingested version in place: copy.
     shutil.copytree(source, into)
+    return sha256_tree(into)
 
 
 def ingest(source: str | Path, out: str | Path, benchmark: str, rev: str = "",
            parent_run_id: str | None = None) -> StepResult:
-    """Copy (or DVC-fetch at `rev`) the dataset into `out/data`; the manifest's `info.data_version` names it."""
+    """DVC-fetch (`rev`: md5 or git rev of `<source>.dvc`) or copy the dataset into `out/data`; the manifest's
+    `info.data_version` names it. A rev is resolved against the current directory's DVC repo."""
     source, out = Path(source), Path(out)
     check_benchmark(benchmark)
     config = {"source": str(source), "rev": rev, "benchmark": benchmark}
@@ -42,10 +45,10 @@ def ingest(source: str | Path, out: str | Path, benchmark: str, rev: str = "",
     inputs = {"source": rev} if rev else {"source": digest(source)}
 
     def body(folder: Path) -> dict:
-        _fetch(source, rev, folder / DATA)
+        version = _fetch(source, rev, folder / DATA)
         if not metadata_path(folder / DATA, benchmark).is_file():
             raise DataError(metadata_path(folder / DATA, benchmark), f"not a {benchmark} dataset: metadata missing")
-        return {"info": {"data_version": sha256_tree(folder / DATA), "data": DATA}}
+        return {"info": {"data_version": version, "data": DATA, "fetched_with": "dvc" if rev else "copy"}}
 
     with step_tracking("ingest", parent_run_id, config):
         result = run_step("ingest", out, inputs, config, body)

@@ -1,0 +1,138 @@
+"""Compile, run locally (kfp.local), submit and schedule the training pipeline of `pipelines/training_pipeline.py`.
+
+The pipeline and its components live in the repository's `pipelines/` and `components/` folders (KFP embeds
+each component's source in the compiled YAML, so the images need only the `moca` package). `root` is the folder
+holding them: the current directory by default, or `MOCA_PIPELINES_ROOT`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moca.errors import ConfigError, MocaError
+from moca.steps.config import PipelineConfig, load_pipeline_config
+from moca.tracking.runs import git_sha
+
+log = logging.getLogger("moca.steps")
+ROOT_ENV = "MOCA_PIPELINES_ROOT"
+
+
+class PipelineFailed(MocaError):
+    """A pipeline task failed (its own log names the cause)."""
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).replace("\n", " ")
+
+
+@dataclass
+class BuiltPipeline:
+    config: PipelineConfig
+    func: Any  # the @dsl.pipeline function
+    git_sha: str
+
+
+def pipelines_root(root: str | Path | None = None) -> Path:
+    root = Path(root or os.environ.get(ROOT_ENV) or ".").resolve()
+    if not (root / "pipelines" / "training_pipeline.py").is_file():
+        raise ConfigError(f"{root}: no pipelines/training_pipeline.py here; run from the repository root or set "
+                          f"{ROOT_ENV}")
+    return root
+
+
+def build(config_path: str | Path, root: str | Path | None = None) -> BuiltPipeline:
+    folder = str(pipelines_root(root))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = importlib.import_module("pipelines.training_pipeline")
+    config = load_pipeline_config(config_path)
+    sha = git_sha(Path(folder))
+    return BuiltPipeline(config, module.build_pipeline(config, sha), sha)
+
+
+def compile_pipeline(config_path: str | Path, out: str | Path, root: str | Path | None = None) -> Path:
+    """Write the KFP IR YAML of the pipeline `config_path` describes."""
+    from kfp import compiler
+
+    built = build(config_path, root)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # KFP writes the file itself; compile to a sibling and rename so a reader never sees half a YAML.
+    partial = out.with_name(f".{out.name}.partial.yaml")
+    compiler.Compiler().compile(built.func, str(partial))
+    partial.replace(out)
+    return out
+
+
+def _arguments(config: PipelineConfig, data_rev: str | None, run_name: str | None) -> dict[str, str]:
+    return {"data_rev": config.data.rev if data_rev is None else data_rev,
+            "run_name": run_name or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"}  # fmt: skip
+
+
+def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str | None = None,
+              run_name: str | None = None, root: str | Path | None = None) -> dict[str, Any]:
+    """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster)."""
+    from kfp import local
+
+    built = build(config_path, root)
+    pipeline_root = Path(pipeline_root).resolve()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    # use_venv=False: tasks run with this interpreter, where moca is installed (no pip install per task).
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # kfp.local warns on every task that the images and display names are unused here: true and expected.
+        warnings.filterwarnings("ignore", message=".*(non-Python base image|have no effect in the current local)")
+        try:
+            task = built.func(**_arguments(built.config, data_rev, run_name))
+        except RuntimeError as exc:  # kfp.local's way of saying a task failed; its log is above
+            raise PipelineFailed(_plain(str(exc))) from exc
+    log.info("kfp.local run finished in %.1f s; artifacts under %s", time.perf_counter() - started, pipeline_root)
+    return dict(getattr(task, "outputs", {}) or {})
+
+
+def submit(host: str, config_path: str | Path, data_rev: str | None = None, run_name: str | None = None,
+           root: str | Path | None = None) -> str:
+    """Submit one run to the Kubeflow Pipelines API at `host`; returns the run id."""
+    import kfp
+
+    built = build(config_path, root)
+    arguments = _arguments(built.config, data_rev, run_name)
+    client = kfp.Client(host=host)
+    result = client.create_run_from_pipeline_func(built.func, arguments=arguments, run_name=arguments["run_name"],
+                                                  experiment_name=built.config.experiment)
+    return str(result.run_id)
+
+
+def check_kfp_cron(cron: str) -> str:
+    fields = cron.split()
+    if len(fields) != 6:
+        raise ConfigError(f"--cron {cron!r}: Kubeflow recurring runs take 6 fields (seconds minutes hours day month "
+                          f"weekday), e.g. '0 0 3 * * *'; got {len(fields)}")
+    return " ".join(fields)
+
+
+def schedule(host: str, config_path: str | Path, cron: str, job_name: str | None = None,
+             root: str | Path | None = None, package_dir: str | Path = ".moca/pipeline") -> str:
+    """Create a recurring run (6-field cron) at `host`, one at a time and no catch-up; returns its id."""
+    import kfp
+
+    cron = check_kfp_cron(cron)
+    built = build(config_path, root)
+    package = compile_pipeline(config_path, Path(package_dir) / f"{built.config.name}.yaml", root)
+    client = kfp.Client(host=host)
+    experiment = client.create_experiment(name=built.config.experiment)
+    recurring = client.create_recurring_run(
+        experiment_id=experiment.experiment_id, job_name=job_name or f"{built.config.name}-nightly",
+        cron_expression=cron, pipeline_package_path=str(package), params={"data_rev": built.config.data.rev},
+        max_concurrency=1, no_catchup=True, enabled=True)  # fmt: skip
+    return str(recurring.recurring_run_id)
