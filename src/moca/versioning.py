@@ -141,7 +141,8 @@ def fetch(rev_or_version: str, out_dir: str | Path, remote: str | None = None, d
           root: str | Path = ".") -> Path:
     """Materialise the data version a run names into `out_dir` (a run-scoped folder) and return it.
 
-    `rev_or_version` is a DVC md5 (`<32 hex>[.dir]`) or a git revision of `dvc_file`. The folder is assembled
+    `rev_or_version` is a DVC md5 (`<32 hex>[.dir]`) or a git revision of `dvc_file`; `remote` is a remote's name
+    in `.dvc/config` or its URL (`s3://bucket/prefix`, `file:///...`). The folder is assembled
     beside `out_dir` and renamed into place, so `out_dir` is either absent or complete. An existing `out_dir`
     holding the same version is reused; one holding anything else is an error (never overwritten).
     """
@@ -153,7 +154,8 @@ def fetch(rev_or_version: str, out_dir: str | Path, remote: str | None = None, d
         if marker.is_file() and marker.read_text().strip() == version:
             return out_dir
         raise DataError(out_dir, f"exists and does not hold data version {version}; use a new run folder")
-    base = remote_url(remote, root)
+    # A remote given as a URL needs no DVC repo at all: what a pod without the checkout uses.
+    base = remote if remote and "://" in remote else remote_url(remote, root)
     staging = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         if version.endswith(".dir"):

@@ -74,6 +74,9 @@ def test_push_to_s3_and_fetch_by_version_and_by_rev(dvc_repo: Path, tmp_path: Pa
     latest = versioning.fetch("HEAD", runs / "c" / "data", remote="s3", root=dvc_repo)
     assert (by_md5 / "Single-source" / "meta.csv").read_text() == "name,split\nclip-one,train\n"
     assert sha256_tree(by_md5) == sha256_tree(by_rev)
+    s3_url = versioning.remote_url("s3", root=dvc_repo)
+    by_url = versioning.fetch(v1, runs / "d" / "data", remote=s3_url, root=tmp_path)  # no DVC repo needed
+    assert sha256_tree(by_url) == sha256_tree(by_md5)
     assert (latest / "Single-source" / "clips" / "a.bin").read_bytes() == b"two" * 500
     assert (latest / versioning.VERSION_MARKER).read_text().strip() == v2
     # A rerun into the same run folder reuses it; a different version there is refused, not overwritten.
