@@ -9,13 +9,21 @@ import pytest
 
 from moca.data.synth import SynthConfig, synthesize
 
-SYNTH_VIDEOS = 40
 
 
 @pytest.fixture(scope="session")
 def synth_s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 videos (28 train, 140 frames): enough for pair-quality rates."""
     root = tmp_path_factory.mktemp("mining") / "s4"
-    synthesize(root, SynthConfig(benchmark="s4", videos=SYNTH_VIDEOS, seed=3))
+    synthesize(root, SynthConfig(benchmark="s4", videos=40, seed=3))
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 videos (5 train, 25 frames): for the plumbing tests, which need frames, not statistics."""
+    root = tmp_path_factory.mktemp("mining-small") / "s4"
+    synthesize(root, SynthConfig(benchmark="s4", videos=8, seed=4))
     return root
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -70,21 +69,21 @@ def test_manifest_records_inputs_config_and_outputs(mined: Path, synth_s4: Path)
         assert sha256_file(mined / name) == digest
 
 
-def test_cache_reuse_and_invalidation(synth_s4: Path, tmp_path: Path):
+def test_cache_reuse_and_invalidation(small_s4: Path, tmp_path: Path):
     data = tmp_path / "data"
-    shutil.copytree(synth_s4, data)
+    shutil.copytree(small_s4, data)
     calls: list[int] = []
 
     def counting(images):
         calls.append(len(images))
         return colour_histogram(images)
 
-    config = MiningConfig(k=3, negatives=2, batch_size=32)
+    config = MiningConfig(k=3, negatives=2, batch_size=16)
     first = mine_pairs(data, "s4", tmp_path / "a", config, encoder=counting, model_id="hist", cache_dir=tmp_path / "c")
-    assert first["counts"]["cache_misses"] == 140 and sum(calls) == 140 and max(calls) == 32
+    assert first["counts"]["cache_misses"] == 30 and calls == [16, 14]
     calls.clear()
     again = mine_pairs(data, "s4", tmp_path / "b", config, encoder=counting, model_id="hist", cache_dir=tmp_path / "c")
-    assert calls == [] and again["counts"]["cache_hits"] == 140
+    assert calls == [] and again["counts"]["cache_hits"] == 30
     assert again["outputs"] == first["outputs"]  # same bytes from cached descriptors
     # An edited image is recomputed; a different model identity shares nothing.
     image = next((data / "Single-source/s4_data/visual_frames/train").rglob("*.png"))
@@ -92,21 +91,21 @@ def test_cache_reuse_and_invalidation(synth_s4: Path, tmp_path: Path):
     edited = mine_pairs(data, "s4", tmp_path / "b", config, encoder=counting, model_id="hist", cache_dir=tmp_path / "c")
     assert calls == [1] and edited["counts"]["cache_misses"] == 1
     other = mine_pairs(data, "s4", tmp_path / "b", config, encoder=counting, model_id="other", cache_dir=tmp_path / "c")
-    assert other["counts"]["cache_misses"] == 140
+    assert other["counts"]["cache_misses"] == 30
 
 
-def test_damaged_cache_is_ignored_not_fatal(synth_s4: Path, tmp_path: Path):
+def test_damaged_cache_is_ignored_not_fatal(small_s4: Path, tmp_path: Path):
     config = MiningConfig(k=2, negatives=1)
-    first = mine_pairs(synth_s4, "s4", tmp_path / "o", config, encoder=colour_histogram, model_id="h")
+    first = mine_pairs(small_s4, "s4", tmp_path / "o", config, encoder=colour_histogram, model_id="h")
     cache_file = next((tmp_path / "o" / "descriptor_cache").glob("*.npz"))
     cache_file.write_bytes(b"not an npz")
-    again = mine_pairs(synth_s4, "s4", tmp_path / "o", config, encoder=colour_histogram, model_id="h")
-    assert again["counts"]["cache_misses"] == 140 and again["outputs"] == first["outputs"]
+    again = mine_pairs(small_s4, "s4", tmp_path / "o", config, encoder=colour_histogram, model_id="h")
+    assert again["counts"]["cache_misses"] == 30 and again["outputs"] == first["outputs"]
 
 
-def test_missing_frame_is_a_data_error_naming_it(synth_s4: Path, tmp_path: Path):
+def test_missing_frame_is_a_data_error_naming_it(small_s4: Path, tmp_path: Path):
     data = tmp_path / "data"
-    shutil.copytree(synth_s4, data)
+    shutil.copytree(small_s4, data)
     image = next((data / "Single-source/s4_data/visual_frames/train").rglob("*_3.png"))
     image.unlink()
     with pytest.raises(DataError, match=image.name):
@@ -121,12 +120,19 @@ def test_config_errors():
         MiningConfig(chunk_size=0)
 
 
-def _moca(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from moca.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)
+def _moca(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """Run the real `moca` entry point in-process (its one-line error handling included)."""
+    from moca.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["moca", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err
 
 
-def test_cli_with_tiny_dino_and_a_checkpoint(synth_s4: Path, tmp_path: Path):
+def test_cli_with_tiny_dino_and_a_checkpoint(small_s4: Path, tmp_path: Path, monkeypatch, capsys):
     import torch
 
     from moca.models import build_model
@@ -135,15 +141,17 @@ def test_cli_with_tiny_dino_and_a_checkpoint(synth_s4: Path, tmp_path: Path):
     checkpoint = tmp_path / "dino_tiny.pth"
     torch.save(build_model("dino_tiny").state_dict(), checkpoint)
     digest = sha256_file(checkpoint)
-    common = ["mine-pairs", "--data", str(synth_s4), "--benchmark", "s4", "--model", "dino_tiny", "--k", "2",
-              "--negatives", "1", "--batch-size", "70", "--chunk-size", "50"]
-    run = _moca(*common, "--out", str(tmp_path / "out"), "--weights", str(checkpoint), "--sha256", digest)
-    assert run.returncode == 0, run.stderr
-    assert "280 positive pairs" in run.stdout
+    common = ["mine-pairs", "--data", str(small_s4), "--benchmark", "s4", "--model", "dino_tiny", "--k", "2",
+              "--negatives", "1", "--batch-size", "16", "--chunk-size", "7"]
+    code, out, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "out"), "--weights",
+                           str(checkpoint), "--sha256", digest)
+    assert code == 0, err
+    assert "60 positive pairs" in out
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["model"]["weights_sha256"] == digest and manifest["counts"]["descriptor_dim"] == 64
-    assert len(pd.read_parquet(tmp_path / "out" / "pairs.parquet")) == 280
+    assert len(pd.read_parquet(tmp_path / "out" / "pairs.parquet")) == 60
 
-    wrong = _moca(*common, "--out", str(tmp_path / "bad"), "--weights", str(checkpoint), "--sha256", "0" * 64)
-    assert wrong.returncode == 2 and "sha256" in wrong.stderr.lower()
+    code, _, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "bad"), "--weights",
+                         str(checkpoint), "--sha256", "0" * 64)
+    assert code == 2 and "sha256" in err.lower()
     assert not (tmp_path / "bad" / "manifest.json").exists()

@@ -79,15 +79,14 @@ def _sample_negatives(eligible: torch.Tensor, rows: np.ndarray, count: int, seed
     return chosen
 
 
-def _lower_median_other(similarity: torch.Tensor, same_video: torch.Tensor) -> torch.Tensor:
+def _lower_median_other(similarity: torch.Tensor, same_video: torch.Tensor, n_other: np.ndarray) -> torch.Tensor:
     """Per row, the lower median of the similarities to other videos' frames; NaN for a row with none.
 
     Same-video entries are set to +inf so the wanted value sits at rank ceil(n_other/2)-1 of the row, and
     numpy's introselect (np.partition) finds it; it is about ten times faster than torch.kthvalue on CPU here.
-    Rows of one block have only as many distinct ranks as there are distinct video lengths, so one partition
-    call with those few ranks serves the whole block.
+    `n_other` (rows,) counts each row's other-video frames. Rows of one block have only as many distinct ranks
+    as there are distinct video lengths, so one partition call with those few ranks serves the whole block.
     """
-    n_other = (~same_video).sum(dim=1).numpy()
     ranks = (n_other + 1) // 2 - 1
     values = similarity.masked_fill(same_video, torch.inf).numpy()
     median = np.full(len(ranks), np.nan, dtype=np.float32)
@@ -103,6 +102,7 @@ def _mine_block(
     start: int,
     descriptors: torch.Tensor,
     videos: torch.Tensor,
+    video_sizes: torch.Tensor,
     k: int,
     negatives: int,
     seed: int,
@@ -111,7 +111,8 @@ def _mine_block(
     similarity = block @ descriptors.T  # (rows, N): the only large tensors are this and its masks
     same_video = videos[start:stop, None] == videos[None, :]
     # NaN medians compare False, so a row without other videos gets no eligible negative.
-    eligible = ~same_video & (similarity <= _lower_median_other(similarity, same_video)[:, None])
+    n_other = len(videos) - video_sizes[videos[start:stop]].numpy()
+    eligible = ~same_video & (similarity <= _lower_median_other(similarity, same_video, n_other)[:, None])
     # In place: only same-video entries change, and those are never negatives, whose scores are read below.
     scores, positives = similarity.masked_fill_(same_video, -torch.inf).topk(min(k, len(videos)), dim=1)
     has_positive = torch.isfinite(scores)
@@ -141,9 +142,10 @@ def mine_neighbours(
     if descriptors.dim() != 2 or descriptors.shape[0] != len(videos):
         raise ValueError(f"descriptors {tuple(descriptors.shape)} do not match {len(videos)} video labels")
     video_codes = torch.from_numpy(np.unique(np.asarray(videos), return_inverse=True)[1].astype(np.int64))
+    video_sizes = torch.bincount(video_codes)
     starts = range(0, len(video_codes), chunk_size)
     parts = [
-        _mine_block(descriptors[s : s + chunk_size], s, descriptors, video_codes, k, negatives, seed)
+        _mine_block(descriptors[s : s + chunk_size], s, descriptors, video_codes, video_sizes, k, negatives, seed)
         for s in progress(starts, desc="mining chunks", total=len(starts))
     ]
     positives, scores, sampled, negative_scores = (torch.cat(column).numpy() for column in zip(*parts))
