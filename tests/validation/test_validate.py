@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import pandas as pd
 import pytest
 import soundfile
 from PIL import Image
-from typer.testing import CliRunner
 
 from moca.data.layout import list_videos
+from moca.errors import ValidationFailed
 from moca.io import read_json, sha256_tree
 from moca.validation import validate_dataset
 
@@ -96,6 +97,8 @@ def test_damaged_report_outputs(damaged: tuple) -> None:
     assert any(corrupt in page for page in pages)  # Data Docs name the file too
     manifest = pd.read_parquet(result.manifest)
     assert manifest.loc[manifest["image_path"] == corrupt, "image_readable"].tolist() == [False]
+    with pytest.raises(ValidationFailed, match=f"see {result.summary}"):
+        result.raise_if_failed()
 
 
 def _csv(root: Path) -> Path:
@@ -131,21 +134,26 @@ def test_wrong_expected_counts_fail(datasets: dict[str, Path], tmp_path: Path) -
                               f"where split == train failed for 1 of 1 rows: train (videos={counts['train']})"]
 
 
-@pytest.fixture(scope="module")
-def cli() -> Callable[..., object]:
-    from moca.cli import _register_all, app
+def _moca(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    """Run the real `moca` entry point (as the console script does) and return its exit code and stdout."""
+    from moca.cli import main
 
-    _register_all()
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, ["data", "validate", *args])
+    monkeypatch.setattr(sys, "argv", ["moca", "data", "validate", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exited:
+        code = exited.code or 0
+    return code, capsys.readouterr().out
 
 
-def test_cli_exit_codes(cli: Callable, datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:
-    ok = cli("--data", str(datasets["s4"]), "--benchmark", "s4", "--report", str(tmp_path / "ok"))
-    assert ok.exit_code == 0 and "PASSED" in ok.output
+def test_cli_exit_codes(monkeypatch, capsys, datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:
+    code, out = _moca(monkeypatch, capsys, "--data", str(datasets["s4"]), "--benchmark", "s4", "--report",
+                      str(tmp_path / "ok"))  # fmt: skip
+    assert code == 0 and "PASSED" in out
     name = _corrupt_frame(s4_copy).split(":")[0]
-    bad = cli("--data", str(s4_copy), "--benchmark", "s4", "--report", str(tmp_path / "bad"))
-    assert bad.exit_code == 1 and "FAILED" in bad.output and name in bad.output
+    code, out = _moca(monkeypatch, capsys, "--data", str(s4_copy), "--benchmark", "s4", "--report", str(tmp_path / "bad"))
+    assert code == 1 and "FAILED" in out and name in out
 
 
 def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:

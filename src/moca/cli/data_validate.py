@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -27,7 +28,9 @@ def validate_command(
     typer.echo(result.summary.read_text(encoding="utf-8").rstrip())
     typer.echo(f"report: {result.report_dir}" + (f" (Data Docs: {result.data_docs})" if result.data_docs else ""))
     if not result.passed:
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: the root runs click with standalone_mode=False, which turns Exit into a
+        # return value and would exit 0
+        sys.exit(1)
 
 
 def drift_command(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from moca.errors import ConfigError, DataError
+from moca.errors import ConfigError, DataError, ValidationFailed
 from moca.io import atomic_write_bytes, atomic_write_text, write_json
 from moca.validation.drift import manifest_stats
 from moca.validation.manifest import build_manifest, split_table, video_table
@@ -36,6 +36,12 @@ class ValidationResult:
     stats: Path | None = None
     data_docs: Path | None = None  # the Data Docs index.html
     expectations: list[dict[str, Any]] = field(default_factory=list)
+
+    def raise_if_failed(self) -> None:
+        """For gates (the pipeline's validate step): stop with ValidationFailed naming the report."""
+        if not self.passed:
+            shown = "; ".join(self.failures[:3]) + (f" (+{len(self.failures) - 3} more)" if len(self.failures) > 3 else "")
+            raise ValidationFailed(f"data failed validation, see {self.summary}: {shown}")
 
 
 def _example_column(table: str, column: str) -> str:
@@ -86,7 +92,6 @@ def _gx_context(docs_dir: Path) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are internal chatter
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # moca.progress reports progress instead
     context.add_data_docs_site(

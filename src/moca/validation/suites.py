@@ -8,6 +8,7 @@ name the offending files, not row numbers.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from moca.errors import ConfigError
 
 # GE would otherwise report usage; must be set before great_expectations is imported anywhere.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GE logs hundreds of internal INFO lines at import and per run; its warnings and errors still show.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 # The official release: videos per split (avsbench.md). Synthetic data only needs at least one per split.
 AVSBENCH_COUNTS: dict[str, dict[str, int]] = {
