@@ -78,6 +78,16 @@ class KfpConfig:
 
 
 @dataclass
+class RetrainConfig:
+    """The Prefect retraining flow (pipelines/retrain_flow.py)."""
+
+    cron: str = "0 3 * * *"  # 5-field cron (Prefect); Kubeflow recurring runs use 6 fields
+    dvc_file: str = "data.dvc"  # names the newest data version
+    webhook_url: str = ""  # POSTed a JSON summary of each flow run; "" = log only
+    wait_timeout_s: int = 6 * 3600  # how long to wait for a Kubeflow run
+
+
+@dataclass
 class PipelineConfig:
     name: str = "moca-training"
     experiment: str = "moca"
@@ -90,6 +100,7 @@ class PipelineConfig:
     infer: dict[str, Any] = field(default_factory=dict)  # a moca.infer config mapping
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     kfp: KfpConfig = field(default_factory=KfpConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
     def section(self, name: str) -> dict[str, Any]:
         """A step's config as plain JSON data (what components receive as a string parameter)."""

@@ -73,8 +73,18 @@ def compile_pipeline(config_path: str | Path, out: str | Path, root: str | Path 
     return out
 
 
+def resolve_data_rev(config: PipelineConfig, data_rev: str | None) -> str:
+    """A git rev becomes the DVC md5 its `.dvc` file names here: pods have no git checkout to resolve it in."""
+    rev = config.data.rev if data_rev is None else data_rev
+    from moca.versioning import VERSION_PATTERN, version_at_rev
+
+    if not rev or VERSION_PATTERN.match(rev):
+        return rev
+    return version_at_rev(rev, f"{config.data.path}.dvc")
+
+
 def _arguments(config: PipelineConfig, data_rev: str | None, run_name: str | None) -> dict[str, str]:
-    return {"data_rev": config.data.rev if data_rev is None else data_rev,
+    return {"data_rev": resolve_data_rev(config, data_rev),
             "run_name": run_name or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"}  # fmt: skip
 
 
@@ -111,6 +121,14 @@ def submit(host: str, config_path: str | Path, data_rev: str | None = None, run_
     result = client.create_run_from_pipeline_func(built.func, arguments=arguments, run_name=arguments["run_name"],
                                                   experiment_name=built.config.experiment)
     return str(result.run_id)
+
+
+def wait(host: str, run_id: str, timeout_s: int) -> str:
+    """Block until the run at `host` ends; returns its final state (SUCCEEDED, FAILED, ...)."""
+    import kfp
+
+    run = kfp.Client(host=host).wait_for_run_completion(run_id, timeout=timeout_s)
+    return str(run.state)
 
 
 def check_kfp_cron(cron: str) -> str:

@@ -79,27 +79,44 @@ def log_step(result: StepResult) -> None:
         runs.log_artifacts(result.out / relative)
 
 
-def champion_training_stats(model_name: str) -> tuple[str, dict[str, Any]] | None:
-    """(champion version, statistics of the data it was trained on), or None when there is no champion."""
-    import mlflow
+def champion(model_name: str) -> Any | None:
+    """The registered `@champion` version of `model_name` (an MLflow ModelVersion), or None."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from moca.io import read_json
     from moca.tracking.registry import CHAMPION
 
     runs.configure()
     try:
-        champion = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
+        return MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:  # no such model, or no champion yet
         return None
-    if not champion.run_id:
+
+
+def newest_version(model_name: str) -> Any | None:
+    from mlflow import MlflowClient
+
+    runs.configure()
+    versions = MlflowClient().search_model_versions(f"name='{model_name}'")
+    return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def champion_training_stats(model_name: str) -> tuple[str, dict[str, Any]] | None:
+    """(champion version, statistics of the data it was trained on), or None when there is no champion."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from moca.io import read_json
+
+    champion_version = champion(model_name)
+    if champion_version is None or not champion_version.run_id:
         return None
     with tempfile.TemporaryDirectory(prefix="moca-champion-") as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=champion.run_id, artifact_path=TRAINING_STATS,
+            path = mlflow.artifacts.download_artifacts(run_id=champion_version.run_id, artifact_path=TRAINING_STATS,
                                                        dst_path=tmp)
         except (MlflowException, OSError) as exc:
-            log.warning("champion v%s has no %s (%s); drift not checked", champion.version, TRAINING_STATS, exc)
+            log.warning("champion v%s has no %s (%s); drift not checked", champion_version.version, TRAINING_STATS,
+                        exc)  # fmt: skip
             return None
-        return str(champion.version), read_json(Path(path))
+        return str(champion_version.version), read_json(Path(path))

@@ -1,0 +1,144 @@
+"""Prefect 3 retraining flow: new data version? -> validate -> Kubeflow run -> wait -> compare/promote -> notify.
+
+Scheduled by `pipelines/prefect.yaml` (5-field cron) or `python pipelines/retrain_flow.py --serve`. The flow only
+orchestrates: validation, training and promotion are the pipeline's steps (moca.steps), and promotion happens in
+the pipeline's register step (new version becomes @champion only if it beats the champion); the flow reports what
+the registry decided. "New data" means the version `data.dvc` names differs from the champion's `data_version`.
+"""
+
+# No `from __future__ import annotations`: Prefect validates flow parameters from live annotations.
+import json
+import logging
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@task
+def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
+    """The data version data.dvc names, and the champion's, from the registry."""
+    from moca.steps.config import load_pipeline_config
+    from moca.steps.tracking import champion
+    from moca.versioning import data_version
+
+    config = load_pipeline_config(config_path)
+    version = data_version(config.retrain.dvc_file)
+    current = champion(config.model_name)
+    champion_data = current.tags.get("data_version") if current else None
+    return {"data_version": version, "champion": current.version if current else None,
+            "champion_data_version": champion_data, "new": force or version != champion_data}  # fmt: skip
+
+
+@task
+def validate_data(config_path: str, report_dir: str) -> dict[str, Any]:
+    """Great Expectations on the data folder before any cluster time is spent (the pipeline validates again)."""
+    from moca.steps.config import load_pipeline_config
+    from moca.validation.report import validate_dataset
+
+    config = load_pipeline_config(config_path)
+    result = validate_dataset(config.data.path, config.data.benchmark, report_dir, config=config.validation)
+    return {"passed": result.passed, "failures": result.failures[:10], "report": str(result.report_dir)}
+
+
+@task
+def launch_pipeline(config_path: str, host: str, data_version: str, pipeline_root: str) -> dict[str, Any]:
+    """Run the Kubeflow pipeline on that exact data version: submitted to `host`, or with kfp.local if empty."""
+    from moca.steps import kubeflow
+
+    if host:
+        return {"run_id": kubeflow.submit(host, config_path, data_rev=data_version, root=ROOT), "host": host}
+    kubeflow.run_local(config_path, pipeline_root, data_rev=data_version, root=ROOT)
+    return {"run_id": "local", "host": ""}
+
+
+@task
+def wait_for_run(launched: dict[str, Any], timeout_s: int) -> str:
+    from moca.steps import kubeflow
+
+    if not launched["host"]:  # kfp.local runs synchronously: it has already ended, successfully
+        return "SUCCEEDED"
+    return kubeflow.wait(launched["host"], launched["run_id"], timeout_s)
+
+
+@task
+def compare_and_promote(model_name: str, previous_champion: str | None) -> dict[str, Any]:
+    """What the registry decided: the newest version, the champion now, and the promotion reason."""
+    from moca.steps.tracking import champion, newest_version
+    from moca.tracking.registry import DECISION_TAG
+
+    newest, current = newest_version(model_name), champion(model_name)
+    champion_version = current.version if current else None
+    return {"newest": newest.version if newest else None, "champion": champion_version,
+            "promoted": champion_version is not None and champion_version != previous_champion,
+            "decision": newest.tags.get(DECISION_TAG, "") if newest else ""}  # fmt: skip
+
+
+@task(retries=2, retry_delay_seconds=5)
+def notify(summary: dict[str, Any], webhook_url: str) -> None:
+    """Log the summary; POST it as JSON to `webhook_url` when one is configured."""
+    get_run_logger().info("moca retrain: %s", json.dumps(summary, sort_keys=True))
+    if not webhook_url:
+        return
+    request = urllib.request.Request(webhook_url, data=json.dumps(summary).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+@flow(name="moca-retrain", log_prints=True)
+def retrain(config: str = "configs/pipeline_demo.yaml", host: str = "", force: bool = False,
+            pipeline_root: str = ".moca/pipeline-root") -> dict[str, Any]:
+    """One retraining cycle; returns the summary it notified."""
+    from moca.errors import MocaError, ValidationFailed
+    from moca.steps.config import load_pipeline_config
+
+    settings = load_pipeline_config(config)
+    webhook = settings.retrain.webhook_url
+    data = check_new_data(config, force)
+    summary: dict[str, Any] = {"data_version": data["data_version"], "champion_before": data["champion"]}
+    if not data["new"]:
+        notify({**summary, "outcome": "skipped: no new data version"}, webhook)
+        return {**summary, "outcome": "skipped"}
+    with tempfile.TemporaryDirectory(prefix="moca-retrain-validation-") as report_dir:
+        checked = validate_data(config, report_dir)
+    if not checked["passed"]:
+        notify({**summary, "outcome": "invalid data", "failures": checked["failures"]}, webhook)
+        raise ValidationFailed(f"data version {data['data_version']} failed validation: {checked['failures'][:3]}")
+    launched = launch_pipeline(config, host, data["data_version"], pipeline_root)
+    state = wait_for_run(launched, settings.retrain.wait_timeout_s)
+    summary.update(run_id=launched["run_id"], state=state)
+    if state != "SUCCEEDED":
+        notify({**summary, "outcome": "pipeline failed"}, webhook)
+        raise MocaError(f"Kubeflow run {launched['run_id']} ended {state}")
+    result = compare_and_promote(settings.model_name, data["champion"])
+    summary.update(result, outcome="promoted" if result["promoted"] else "kept champion")
+    notify(summary, webhook)
+    return summary
+
+
+def deployment(config: str = "configs/pipeline_demo.yaml", host: str = "", name: str = "moca-nightly") -> Any:
+    """A Prefect deployment of `retrain` on the config's cron (what `--serve` serves)."""
+    from moca.steps.config import load_pipeline_config
+
+    cron = load_pipeline_config(config).retrain.cron
+    if len(cron.split()) != 5:
+        from moca.errors import ConfigError
+
+        raise ConfigError(f"retrain.cron {cron!r}: Prefect takes a 5-field cron (minute hour day month weekday)")
+    return retrain.to_deployment(name=name, cron=cron, parameters={"config": config, "host": host})
+
+
+if __name__ == "__main__":
+    if "--serve" in sys.argv:  # a long-running process that runs the flow on its schedule
+        from prefect import serve
+
+        logging.basicConfig(level=logging.INFO)
+        serve(deployment(*[a for a in sys.argv[1:] if a != "--serve"]))
+    else:
+        print(json.dumps(retrain(*sys.argv[1:2]), indent=2))
