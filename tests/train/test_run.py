@@ -52,19 +52,31 @@ def test_rerun_into_a_used_folder_needs_resume_and_a_matching_config(inputs, tmp
         run_training(cfg, pairs, tmp_path / "out", resume=True)
 
 
-def test_pairs_from_other_data_and_missing_root_are_named(inputs, tmp_path):
-    root, pairs = inputs
+def test_pairs_from_other_data_and_missing_inputs_are_named(inputs, tmp_path):
+    import shutil
+
     import pandas as pd
 
+    root, pairs = inputs
     table = pd.read_parquet(pairs)
     table.loc[0, "anchor_key"] = "no_such/video/frame_1"
-    bad = tmp_path / "bad.parquet"
+    bad = tmp_path / "pairs.parquet"
     table.to_parquet(bad)
+    shutil.copy(pairs.with_name("negatives.parquet"), tmp_path / "negatives.parquet")
     cfg = load_train_config(tiny_config_yaml(tmp_path / "a.yaml", root))
+    with pytest.raises(DataError, match="no negatives"):
+        run_training(cfg, bad, tmp_path / "out")
+    table.loc[0, "anchor_key"] = pd.read_parquet(pairs).loc[0, "anchor_key"]
+    table.loc[0, "positive_key"] = "no_such/video/frame_1"
+    table.to_parquet(bad)
     with pytest.raises(DataError, match="not in the dataset"):
         run_training(cfg, bad, tmp_path / "out")
     with pytest.raises(DataError, match="data root not found"):
         run_training(cfg, pairs, tmp_path / "out2", data_root=tmp_path / "nowhere")
+    table.drop(columns=["rank"]).to_parquet(bad)
     with pytest.raises(DataError, match="missing column"):
-        table.drop(columns=["negatives"]).to_parquet(bad)
         run_training(cfg, bad, tmp_path / "out3")
+    table.to_parquet(bad)
+    (tmp_path / "negatives.parquet").unlink()
+    with pytest.raises(DataError, match="negatives.parquet: not found"):
+        run_training(cfg, bad, tmp_path / "out4")

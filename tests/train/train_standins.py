@@ -80,14 +80,20 @@ def stand_in_pairs(n_videos: int = 12, frames: int = 2, k: int = 3) -> list[Anch
 
 
 def write_pairs_parquet(path: Path, anchors: list[AnchorPairs]) -> None:
+    """pairs.parquet and negatives.parquet beside it, in the format `moca mine-pairs` writes."""
     import pandas as pd
 
-    rows = [
-        {"anchor_key": a.anchor, "anchor_video": a.anchor.split("/")[0], "positive_key": p,
-         "positive_video": p.split("/")[0], "rank": r, "score": 1.0 - 0.1 * r, "negatives": list(a.negatives)}
-        for a in anchors for r, p in enumerate(a.positives)
-    ]
-    pd.DataFrame(rows).to_parquet(path)
+    def video(key: str) -> str:
+        return key.split("/")[0]
+
+    positives = [{"anchor_key": a.anchor, "anchor_video": video(a.anchor), "positive_key": p,
+                  "positive_video": video(p), "rank": r + 1, "score": 1.0 - 0.1 * r}
+                 for a in anchors for r, p in enumerate(a.positives)]
+    negatives = [{"anchor_key": a.anchor, "anchor_video": video(a.anchor), "negative_key": n,
+                  "negative_video": video(n), "draw": d, "score": 0.0}
+                 for a in anchors for d, n in enumerate(a.negatives)]
+    pd.DataFrame(positives).to_parquet(path)
+    pd.DataFrame(negatives).to_parquet(path.with_name("negatives.parquet"))
 
 
 def margin_objective(anchor, positive, negative, audio_emb):

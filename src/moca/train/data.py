@@ -34,46 +34,41 @@ class AnchorPairs:
     negatives: tuple[str, ...]
 
 
-PAIR_COLUMNS = ("anchor_key", "positive_key", "rank", "negatives")
+PAIR_COLUMNS = ("anchor_key", "positive_key", "rank")
+NEGATIVE_COLUMNS = ("anchor_key", "negative_key", "draw")
 
 
-def _attach_negatives(table: Any, negatives_path: Path) -> Any:
-    """`moca mine-pairs` keeps negatives in a flat table beside pairs.parquet: fold them into a list column."""
+def _read_table(path: Path, columns: tuple[str, ...]) -> Any:
     import pandas as pd
 
-    try:
-        negatives = pd.read_parquet(negatives_path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
-        raise DataError(negatives_path, f"not a readable Parquet file ({exc})") from exc
-    lists = negatives.sort_values(["anchor_key", "draw"], kind="stable").groupby("anchor_key")["negative_key"].agg(list)
-    return table.assign(negatives=table["anchor_key"].map(lists).apply(lambda v: v if isinstance(v, list) else []))
-
-
-def read_pairs(path: str | Path) -> list[AnchorPairs]:
-    """One entry per anchor, in the file's anchor order, from a pairs.parquet written by `moca mine-pairs`."""
-    import pandas as pd
-
-    path = Path(path)
     try:
         table = pd.read_parquet(path)
     except FileNotFoundError as exc:
-        raise DataError(path, "pairs file not found") from exc
+        raise DataError(path, "not found (write it with `moca mine-pairs`)") from exc
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a damaged file
         raise DataError(path, f"not a readable Parquet file ({exc})") from exc
-    if "negatives" not in table.columns and (path.parent / "negatives.parquet").is_file():
-        table = _attach_negatives(table, path.parent / "negatives.parquet")
-    missing = [c for c in PAIR_COLUMNS if c not in table.columns]
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(path, f"missing column(s) {missing}; has {list(table.columns)}")
     if table.empty:
-        raise DataError(path, "no pairs")
+        raise DataError(path, "no rows")
+    return table
+
+
+def read_pairs(path: str | Path) -> list[AnchorPairs]:
+    """One entry per anchor, in the file's anchor order, from `moca mine-pairs` output: `pairs.parquet` and the
+    `negatives.parquet` beside it (one row per anchor/positive and per anchor/negative)."""
+    path = Path(path)
+    pairs = _read_table(path, PAIR_COLUMNS)
+    negatives_path = path.with_name("negatives.parquet")
+    negatives = _read_table(negatives_path, NEGATIVE_COLUMNS).sort_values("draw", kind="stable")
+    negatives_of = {a: tuple(map(str, rows["negative_key"])) for a, rows in negatives.groupby("anchor_key", sort=False)}
     entries = []
-    for anchor, rows in table.sort_values(["rank"], kind="stable").groupby("anchor_key", sort=False):
-        negatives = tuple(str(k) for k in rows["negatives"].iloc[0])
-        if not negatives:
-            raise DataError(path, f"anchor {anchor!r} has no negatives")
-        entries.append(AnchorPairs(str(anchor), tuple(str(k) for k in rows["positive_key"]), negatives))
-    order = {k: i for i, k in enumerate(dict.fromkeys(table["anchor_key"]))}
+    for anchor, rows in pairs.sort_values("rank", kind="stable").groupby("anchor_key", sort=False):
+        if anchor not in negatives_of:
+            raise DataError(negatives_path, f"anchor {anchor!r} has no negatives")
+        entries.append(AnchorPairs(str(anchor), tuple(map(str, rows["positive_key"])), negatives_of[anchor]))
+    order = {k: i for i, k in enumerate(dict.fromkeys(pairs["anchor_key"]))}
     return sorted(entries, key=lambda e: order[e.anchor])
 
 
