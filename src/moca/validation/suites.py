@@ -104,9 +104,9 @@ def _video_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
         E.ExpectColumnValuesToBeBetween(column="sample_rate", min_value=config.sample_rate, max_value=config.sample_rate),
     ]  # fmt: skip
     # Frames per clip (and so seconds of audio) depend on the AVSS subset; S4/MS3 clips are all 5 frames.
-    groups = [(label, n, _is("category", label)) for label, n in AVSS_SUBSETS.items()] if benchmark == "avss" \
-        else [(benchmark, FRAMES_PER_CLIP, None)]  # fmt: skip
-    for _, frames, condition in groups:
+    groups = [(n, _is("category", label)) for label, n in AVSS_SUBSETS.items()] if benchmark == "avss" \
+        else [(FRAMES_PER_CLIP, None)]  # fmt: skip
+    for frames, condition in groups:
         seconds = frames * config.seconds_per_frame - config.audio_tolerance_s
         out += [
             E.ExpectColumnValuesToBeBetween(column="frames_on_disk", min_value=frames, max_value=frames,
