@@ -18,10 +18,14 @@ def make_model_files(root: Path) -> tuple[Path, Path, dict[str, dict[str, str]]]
 
 
 @pytest.fixture
+def model_files():
+    """`make_model_files` for tests (a fixture: conftest modules are not importable by name across areas)."""
+    return make_model_files
+
+
+@pytest.fixture
 def logged_model(tmp_tracking: str, tmp_path: Path) -> str:
     """The `models:/m-...` URI of a pyfunc logged in a fresh local store."""
-    import mlflow
-
     from moca.tracking import pyfunc, runs
 
     weights, config, backbones = make_model_files(tmp_path / "model-src")

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_model_files  # tests/tracking/conftest.py
-
 pytestmark = pytest.mark.slow
 
 
-def test_register_and_promote_through_a_server(mlflow_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_register_and_promote_through_a_server(mlflow_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               model_files) -> None:
     import boto3
     import mlflow
 
@@ -21,7 +20,7 @@ def test_register_and_promote_through_a_server(mlflow_server, tmp_path: Path, mo
         monkeypatch.setenv(name, value)
     assert runs.local_store_path() is None  # a server: no file lock, compare-and-set re-read instead
 
-    weights, config, backbones = make_model_files(tmp_path)
+    weights, config, backbones = model_files(tmp_path)
     with runs.pipeline_run("server-run", params={"seed": 0}):
         with runs.step_run("register"):
             model_uri = pyfunc.log_model(weights, config, backbones)

@@ -11,7 +11,6 @@ from moca.errors import MocaError
 from moca.tracking import pyfunc, registry, runs
 from moca.tracking.scrub import MASK, contains_secret, scrub, scrub_obj, secret_values
 
-from conftest import make_model_files  # tests/tracking/conftest.py (rootdir-relative import)
 
 FAKE = {
     "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE1234",
@@ -65,14 +64,15 @@ def test_step_run_needs_a_parent(tmp_tracking: str) -> None:
             pass
 
 
-def test_credentials_never_reach_the_store(tmp_tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_never_reach_the_store(tmp_tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           model_files) -> None:
     for name, value in FAKE.items():
         monkeypatch.setenv(name, value)
     leaky_url = f"https://admin:{FAKE['MINIO_ROOT_PASSWORD']}@minio:9000"
     manifest = tmp_path / "out" / "manifest.json"
     manifest.parent.mkdir()
     manifest.write_text(f'{{"endpoint": "{leaky_url}", "key": "{FAKE["AWS_ACCESS_KEY_ID"]}"}}')
-    weights, config, backbones = make_model_files(tmp_path / "model")
+    weights, config, backbones = model_files(tmp_path / "model")
     config.write_text(f"token: {FAKE['GITHUB_TOKEN']}\n")  # a config that should not hold one, but does
     with runs.pipeline_run("leak-check", params={"store": {"url": leaky_url, "secret": FAKE["AWS_SECRET_ACCESS_KEY"]}},
                            tags={"who": FAKE["GITHUB_TOKEN"]}):
@@ -119,8 +119,8 @@ def test_pyfunc_delegates_to_inference(logged_model: str, monkeypatch: pytest.Mo
         model.predict(pd.DataFrame({"audio": ["a.wav"]}))
 
 
-def test_stage_model_dir_refuses_incomplete_backbones(tmp_path: Path) -> None:
-    weights, config, _ = make_model_files(tmp_path)
+def test_stage_model_dir_refuses_incomplete_backbones(tmp_path: Path, model_files) -> None:
+    weights, config, _ = model_files(tmp_path)
     with pytest.raises(MocaError, match="needs 'uri' and 'sha256'"):
         pyfunc.stage_model_dir(weights, config, {"sam": {"uri": "s3://x"}}, tmp_path / "m")
     with pytest.raises(MocaError, match="not found"):
