@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moca import storage, versioning
+from moca import versioning
 from moca.errors import DataError, StorageError
 from moca.io import sha256_tree
 
