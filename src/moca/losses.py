@@ -238,6 +238,8 @@ def contrastive_loss(
     """
     config = config or LossConfig()
     anchor, positive = _pixels(anchor), _pixels(positive)
+    if negatives.dim() not in (4, 5):
+        raise ValueError(f"negatives need a K axis: (B, K, N, D) or (B, K, h, w, D), got {tuple(negatives.shape)}")
     if negatives.dim() == 5:
         negatives = negatives.flatten(2, 3)
     relevance_anchor = audio_relevance(anchor, audio_anchor)

@@ -207,6 +207,8 @@ def test_contrastive_loss_margin_averages_over_mined_negatives():
     rel = audio_relevance(a, audio)
     expected = torch.stack([margin_loss(a, p, negs[:, k], rel) for k in range(3)]).mean()
     torch.testing.assert_close(contrastive_loss(a, p, negs, audio), expected)
+    with pytest.raises(ValueError, match="K axis"):
+        contrastive_loss(a.flatten(1, 2), p, negs[:, 0].flatten(1, 2), audio)
 
 
 @pytest.mark.parametrize(
