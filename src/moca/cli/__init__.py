@@ -20,7 +20,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 
 
 def _register_all() -> None:
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{__name__}.{module}").register(app)
 
 
@@ -28,7 +28,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _register_all()
     try:
-        app(standalone_mode=False)
+        # In non-standalone mode click returns a command's exit code instead of exiting with it.
+        code = app(standalone_mode=False)
     except MocaError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
@@ -43,3 +44,5 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
