@@ -4,7 +4,8 @@ Predictions are keyed like the ground truth (`moca.data.layout`): frame `key` ->
 (the .npy wins when both exist).
 
 - binary protocol (S4, MS3; AVSS with non-zero = foreground): `.npy` float logits (H, W), scored through a float32
-  sigmoid; `.png` probability maps, s = value / 255 (greyscale; other modes are converted to L first).
+  sigmoid; `.png` greyscale probability maps (mode L, or 1-bit), s = value / 255; colour or palette PNGs are
+  refused (they are label maps, and their grey value means nothing).
 - semantic protocol (AVSS only): `.npy` float logits (71, H, W) (argmax) or an integer class map (H, W);
   `.png` coloured with the AVSS palette (palette or RGB PNG; colours map to classes by exact match).
 
@@ -29,6 +30,7 @@ from moca.metrics import BinaryScorer, SemanticScorer, scores_from_logits
 from moca.progress import progress
 
 PROTOCOLS = ("binary", "semantic")
+BINARY_PNG_MODES = ("L", "1")
 AVSS_EVAL_SIZE = (224, 224)
 AVSS_PADDED_FRAMES = 10  # the official AVSS loader pads every clip to 10 frames
 
@@ -95,7 +97,11 @@ def read_prediction(pred_dir: Path, frame: FrameRef, size: tuple[int, int], prot
             _check_size(png, classes.shape, size)
             return classes
         image = _load_png(png)
-        grey = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
+        if image.mode not in BINARY_PNG_MODES:
+            # a palette or colour PNG is a label map, not a probability map: reading its grey value would score
+            # an arbitrary number silently
+            raise DataError(png, f"binary predictions must be greyscale probability PNGs (mode L), not {image.mode}")
+        grey = np.asarray(image.convert("L"), dtype=np.float32)  # mode "1" -> 0 / 255
         _check_size(png, grey.shape, size)
         return grey / np.float32(255)
     raise DataError(pred_dir / f"{frame.key}.png", "missing prediction (looked for .png and .npy)")

@@ -84,7 +84,9 @@ def _threshold_buckets(s: np.ndarray, num: int) -> np.ndarray:
     return count
 
 
-def frame_fscore_curves(scores: Array, gt: Array, num_thresholds: int = NUM_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+def frame_fscore_curves(
+    scores: Array, gt: Array, num_thresholds: int = NUM_THRESHOLDS
+) -> tuple[np.ndarray, np.ndarray]:
     """F-beta curves (F, num_thresholds) float32 over thresholds on s, and which frames count (non-empty G) (F,).
 
     Prec_j = TP_j / (|s >= t_j| + 1e-20), Rec_j = TP_j / (|G| + 1e-20), F_j = 1.3 Prec Rec / (0.3 Prec + Rec),

@@ -90,6 +90,10 @@ def test_missing_and_missized_predictions_name_the_file(s4_root: Path, tmp_path:
     save_png(pred / "catB/vb/vb_5.png", np.zeros((SIZE, SIZE + 1), np.uint8))
     with pytest.raises(DataError, match=r"vb_5\.png: prediction is 8x9, expected 8x8"):
         evaluate_predictions(pred, s4_root, "s4", "test")
+    palette = Image.fromarray(np.zeros((SIZE, SIZE), np.uint8), "P")
+    palette.save(pred / "catB/vb/vb_5.png")
+    with pytest.raises(DataError, match=r"vb_5\.png: binary predictions must be greyscale .*not P"):
+        evaluate_predictions(pred, s4_root, "s4", "test")
     (pred / "catB/vb/vb_5.npy").write_bytes(b"not numpy")
     with pytest.raises(DataError, match=r"vb_5\.npy: unreadable"):
         evaluate_predictions(pred, s4_root, "s4", "test")
@@ -129,7 +133,7 @@ def test_avss_semantic_with_padding_and_binary(avss_root: Path, tmp_path: Path) 
     background_f = 1.3 * 1 * 0.75 / (0.3 * 1 + 0.75)
     assert result["fscore"] == pytest.approx(((9 + background_f) / 10 + 1) / 71, abs=TOL)
     assert result["per_class"]["guitar"]["count"] == 0
-    with pytest.raises(DataError, match=r"2\.npy: binary predictions must be float logits"):
+    with pytest.raises(DataError, match=r"0\.png: binary predictions must be greyscale"):  # a label map
         evaluate_predictions(pred, avss_root, "avss", "test", protocol="binary")
 
 

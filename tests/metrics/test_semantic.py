@@ -66,7 +66,8 @@ def test_out_of_range_classes_are_refused() -> None:
 def test_matches_official_histc_loop(reference) -> None:
     gen = torch.Generator().manual_seed(1)
     gt = torch.randint(0, 6, (10, 16, 16), generator=gen)
-    pred = torch.where(torch.rand(10, 16, 16, generator=gen) < 0.6, gt, torch.randint(0, 9, (10, 16, 16), generator=gen))
+    noise = torch.randint(0, 9, (10, 16, 16), generator=gen)
+    pred = torch.where(torch.rand(10, 16, 16, generator=gen) < 0.6, gt, noise)
     scorer = SemanticScorer()
     scorer.add("v", pred, gt)
     ious, fscores, counts = reference.reference_semantic(pred, gt)

@@ -10,12 +10,12 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate(
-        pred: Path = typer.Option(..., "--pred", help="Prediction folder: PRED/{frame key}.png (value/255) or .npy."),
-        data: Path = typer.Option(..., "--data", help="AVSBench root (holds Single-source/, Multi-sources/ or metadata.csv)."),
+        pred: Path = typer.Option(..., "--pred", help="Predictions: PRED/{key}.png or .npy logits."),
+        data: Path = typer.Option(..., "--data", help="AVSBench root (Single-source/, Multi-sources/ or metadata.csv)."),
         benchmark: str = typer.Option(..., "--benchmark", help="s4, ms3 or avss."),
         split: str = typer.Option("test", "--split", help="train, val or test."),
         out: Path = typer.Option(..., "--out", help="Where to write the scores (JSON, written atomically)."),
-        protocol: str = typer.Option("binary", "--protocol", help="binary (all benchmarks) or semantic (AVSS, 71 classes)."),
+        protocol: str = typer.Option("binary", "--protocol", help="binary, or semantic (AVSS only)."),
     ) -> None:
         """Score predictions with the official mIoU and F-score; print both and write them with per-video detail."""
         from moca.evaluate import evaluate_predictions
