@@ -213,7 +213,8 @@ def info_nce(
     total = anchor.new_zeros(())
     for kind, weight in zip(config.kinds, config.weights):
         # Every anchor against every positive in the batch: the diagonal is its own, the rest are in-batch negatives.
-        versus_positives = _candidate_scores(anchor, positive.unsqueeze(0), relevance_anchor, audio_anchor, config, kind)
+        versus_positives = _candidate_scores(anchor, positive.unsqueeze(0), relevance_anchor, audio_anchor, config,
+                                             kind)
         columns = [versus_positives.diagonal().unsqueeze(1)]
         if negatives is not None:
             columns.append(_candidate_scores(anchor, negatives, relevance_anchor, audio_anchor, config, kind))

@@ -10,7 +10,7 @@ from moca.data.layout import BENCHMARKS, SPLITS
 
 
 def mine_pairs_command(
-    data: Path = typer.Option(..., "--data", help="AVSBench root (holds Single-source/, Multi-sources/ or metadata.csv)."),
+    data: Path = typer.Option(..., "--data", help="AVSBench root (Single-source/, Multi-sources/ or metadata.csv)."),
     benchmark: str = typer.Option(..., "--benchmark", help=f"One of {', '.join(BENCHMARKS)}."),
     out: Path = typer.Option(..., "--out", help="Folder for pairs.parquet, negatives.parquet, manifest.json."),
     split: str = typer.Option("train", "--split", help=f"One of {', '.join(SPLITS)}."),
@@ -20,7 +20,9 @@ def mine_pairs_command(
     k: int = typer.Option(10, "--k", help="Positives per anchor, from other videos."),
     negatives: int = typer.Option(10, "--negatives", help="Negatives per anchor, from the least similar half."),
     batch_size: int = typer.Option(64, "--batch-size", help="Frames per encoder forward."),
-    chunk_size: int = typer.Option(256, "--chunk-size", help="Anchor rows per similarity block (memory ~ 12 x rows x frames bytes)."),
+    chunk_size: int = typer.Option(
+        256, "--chunk-size", help="Anchor rows per similarity block (peak memory ~ 30 bytes x rows x frames)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Negative sampling, and the init of a model without --weights."),
     device: str = typer.Option("cpu", "--device", help="Torch device for the encoder (cpu, cuda)."),
     cache: Path | None = typer.Option(None, "--cache", help="Descriptor cache folder (default: OUT/descriptor_cache)."),

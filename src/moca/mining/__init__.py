@@ -16,6 +16,6 @@ from moca.mining.knn import Neighbours, mine_neighbours
 from moca.mining.run import DINO_MODELS, MiningConfig, build_dino_encoder, dino_identity, mine_pairs
 
 __all__ = [
-    "DINO_MODELS", "CacheStats", "DescriptorCache", "Encoder", "MiningConfig", "Neighbours",
-    "build_dino_encoder", "dino_identity", "cls_encoder", "describe_frames", "mine_neighbours", "mine_pairs", "preprocess",
+    "DINO_MODELS", "CacheStats", "DescriptorCache", "Encoder", "MiningConfig", "Neighbours", "build_dino_encoder",
+    "cls_encoder", "describe_frames", "dino_identity", "mine_neighbours", "mine_pairs", "preprocess",
 ]

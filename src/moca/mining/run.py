@@ -38,7 +38,7 @@ class MiningConfig:
     k: int = 10  # positives per anchor
     negatives: int = 10  # sampled negatives per anchor (training adds in-batch ones)
     batch_size: int = 64  # frames per encoder forward
-    chunk_size: int = 256  # anchor rows per similarity block: memory ~ 3 x chunk_size x N x 4 bytes
+    chunk_size: int = 256  # anchor rows per similarity block: peak ~30 bytes x chunk_size x N
     image_size: int = 224
     seed: int = 0  # negative sampling, and the init of a model run without weights
     device: str = "cpu"
