@@ -26,5 +26,23 @@ def train_command(
                f"final loss {result.losses[-1]:.4f}; adapters in {out / 'adapters.pt'}")
 
 
+
+
+def pretrain_tiny_command(
+    data: Path = typer.Option(..., "--data", help="Synthetic AVSBench root (train split is used)."),
+    out: Path = typer.Option(..., "--out", help="File for the pre-trained tiny ImageBind state dict."),
+    steps: int = typer.Option(80, "--steps", min=1),
+    batch_size: int = typer.Option(16, "--batch-size", min=2),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """STAND-IN for real weights: align tiny ImageBind's image and audio towers on synthetic data (demo only)."""
+    from moca.train.pretrain import pretrain_tiny
+
+    digest = pretrain_tiny(data, out, steps=steps, batch_size=batch_size, seed=seed)
+    typer.echo(f"wrote {out} (sha256 {digest}); use it as model.backbone_weights: "
+               f"{{uri: {out.resolve().as_uri()}, sha256: {digest}}}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
+    app.command("pretrain-tiny")(pretrain_tiny_command)
