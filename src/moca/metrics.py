@@ -7,8 +7,8 @@ ends at exactly 1.0, and sigmoid(z) > 0.5 is false for tiny positive z whose flo
 Averages over frames, videos and classes are float64.
 
 Speed: the official F-score compares every pixel with each of the 255 thresholds. Here each pixel's score is
-located once among the sorted thresholds (searchsorted), pixels are counted per threshold bucket (bincount), and
-a reverse cumulative sum turns bucket counts into "#pixels with s >= t_j" for all j at once. Counts are exact
+placed once among the evenly spaced thresholds (its bucket), pixels are counted per bucket (bincount), and a
+reverse cumulative sum turns bucket counts into "#pixels with s >= t_j" for all j at once. Counts are exact
 integers, so the result equals the per-threshold loop (benchmarks/bench_metrics.py keeps that loop as the oracle).
 """
 

@@ -120,9 +120,9 @@ def kaldi_fbank(
         raise ValueError(f"expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     window_size = int(sample_rate * frame_length * 0.001)
     window_shift = int(sample_rate * frame_shift * 0.001)
-    padded = 1 if window_size == 0 else 2 ** (window_size - 1).bit_length()  # next power of two
     if not (2 <= window_size <= len(waveform)):
         raise ValueError(f"waveform of {len(waveform)} samples is shorter than one {window_size}-sample window")
+    padded = 2 ** (window_size - 1).bit_length()  # FFT size: the next power of two (400 -> 512)
     dtype = waveform.dtype
     num_frames = 1 + (len(waveform) - window_size) // window_shift
     # snip_edges=True: only whole windows, as a strided view (no copy).
