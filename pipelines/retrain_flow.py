@@ -31,7 +31,7 @@ def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
     version = data_version(config.retrain.dvc_file)
     current = champion(config.model_name)
     champion_data = current.tags.get("data_version") if current else None
-    return {"data_version": version, "champion": current.version if current else None,
+    return {"data_version": version, "champion": str(current.version) if current else None,
             "champion_data_version": champion_data, "new": force or version != champion_data}  # fmt: skip
 
 
@@ -73,8 +73,8 @@ def compare_and_promote(model_name: str, previous_champion: str | None) -> dict[
     from moca.tracking.registry import DECISION_TAG
 
     newest, current = newest_version(model_name), champion(model_name)
-    champion_version = current.version if current else None
-    return {"newest": newest.version if newest else None, "champion": champion_version,
+    champion_version = str(current.version) if current else None
+    return {"newest": str(newest.version) if newest else None, "champion": champion_version,
             "promoted": champion_version is not None and champion_version != previous_champion,
             "decision": newest.tags.get(DECISION_TAG, "") if newest else ""}  # fmt: skip
 
