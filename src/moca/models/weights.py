@@ -95,6 +95,12 @@ def _verify(spec: WeightsSpec, path: Path) -> None:
 
 def fetch_weights(spec: WeightsSpec, cache_dir: Path | None = None) -> Path:
     """Return a local, verified path for `spec`: local files are read in place, remote ones cached."""
+    from moca.storage import check_uri_allowed, download
+
+    try:  # local files too: a config must not read weights from outside the allowed roots
+        check_uri_allowed(spec.uri)
+    except StorageError as exc:
+        raise WeightsError(str(exc)) from exc
     path = cache_path(spec, cache_dir)
     if _local_path(spec.uri) is not None:
         if not path.is_file():
@@ -108,8 +114,6 @@ def fetch_weights(spec: WeightsSpec, cache_dir: Path | None = None) -> Path:
         except WeightsError:
             # A stale or corrupted cache entry: fetch again rather than fail on something the user cannot see.
             log.warning("%s: cached copy %s fails its hash, downloading again", spec.uri, path)
-    from moca.storage import download
-
     try:
         download(spec.uri, path)
     except StorageError as exc:
@@ -141,7 +145,8 @@ def load_checkpoint(path: Path, uri: str | None = None) -> dict[str, Any]:
 
 
 # torch wraps the one useful line of a weights_only failure in paragraphs of advice; keep only that line.
-_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+# The numbered options include "re-run with weights_only=False": advice never to pass on for an untrusted file.
+_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
 
 
 def _unpickling_reason(exc: BaseException) -> str:
