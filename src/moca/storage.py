@@ -96,7 +96,9 @@ def check_uri_allowed(uri: str, allowed_roots: Iterable[str] | None = None) -> N
                 return
         elif local is None and root_local is None:
             prefix = root.rstrip("/") + "/"
-            if uri == root.rstrip("/") or uri.startswith(prefix):
+            # `..` is literal in an S3 key but resolved by HTTP servers and proxies: refuse it rather than guess.
+            climbs = ".." in urlparse(uri).path.split("/")
+            if (uri == root.rstrip("/") or uri.startswith(prefix)) and not climbs:
                 return
     raise StorageError(f"{uri}: outside the allowed roots {roots} (set by {ALLOWED_ROOTS_ENV})")
 
