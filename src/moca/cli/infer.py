@@ -27,7 +27,7 @@ def _infer_overrides(config: Path | None, **options: Any) -> dict[str, Any]:
     return data
 
 
-def _sam_weights(uri: str | None, sha256: str | None) -> dict[str, Any] | None:
+def _weights(uri: str | None, sha256: str | None) -> dict[str, Any] | None:
     return {"uri": uri, "sha256": sha256} if uri else None
 
 
@@ -52,7 +52,7 @@ def infer_command(
     from moca.infer import run_inference
 
     settings = _infer_overrides(config, mpm=mpm, coarse=coarse, device=device, sam_model=sam,
-                                sam_weights=_sam_weights(sam_weights, sam_sha256),
+                                sam_weights=_weights(sam_weights, sam_sha256),
                                 sam_pred_iou_thresh=pred_iou_thresh, sam_stability_score_thresh=stability_thresh)
     manifest = run_inference(model, data, benchmark, split, out, settings)
     counts = manifest["counts"]
@@ -60,5 +60,49 @@ def infer_command(
                f"done, {counts['fallbacks']} MPM fallbacks -> {out}")
 
 
+def baseline_command(
+    name: str = typer.Argument(..., help="centre | all-foreground | owod-bind | at-gdino-sam."),
+    data: Path = typer.Option(..., "--data", help="AVSBench root."),
+    benchmark: str = typer.Option(..., "--benchmark", help=BENCH_HELP),
+    split: str = typer.Option("test", "--split", help="train, val or test."),
+    out: Path = typer.Option(..., "--out", help="Prediction folder ({key}.png/.npy + baseline_manifest.json)."),
+    fraction: float = typer.Option(None, "--fraction", help="centre: area fraction of the ellipse (0.25)."),
+    detector: str = typer.Option(None, "--detector", help="owod-bind: 'module:factory' class-agnostic detector; "
+                                 "without it SAM proposals give the boxes (reported as owod-bind-samboxes)."),
+    tagger: str = typer.Option(None, "--tagger", help="at-gdino-sam: 'module:factory' audio tagger."),
+    text_detector: str = typer.Option(None, "--text-detector", help="at-gdino-sam: 'module:factory' detector."),
+    imagebind: str = typer.Option(None, "--imagebind", help="imagebind_huge (default) or imagebind_tiny."),
+    imagebind_weights: str = typer.Option(None, "--imagebind-weights", help="ImageBind checkpoint URI."),
+    imagebind_sha256: str = typer.Option(None, "--imagebind-sha256"),
+    sam: str = typer.Option(None, "--sam", help="SAM model: sam_vit_h (default) or sam_tiny."),
+    sam_weights: str = typer.Option(None, "--sam-weights", help="SAM checkpoint URI."),
+    sam_sha256: str = typer.Option(None, "--sam-sha256"),
+    pred_iou_thresh: float = typer.Option(None, "--pred-iou-thresh", help="SAM generator (default 0.88)."),
+    stability_thresh: float = typer.Option(None, "--stability-thresh", help="SAM generator (default 0.95)."),
+    config: Path = typer.Option(None, "--config", help="YAML with baseline settings (a `baseline:` section or bare)."),
+) -> None:
+    """Run a training-free baseline or floor; writes predictions in the `moca infer` layout."""
+    from moca.baselines import run_baseline
+    from moca.config import load_yaml
+
+    settings = dict(load_yaml(config)) if config else {}
+    settings = dict(settings.get("baseline", settings))
+    sam_settings = dict(settings.get("sam") or {})
+    for key, value in (("model", sam), ("weights", _weights(sam_weights, sam_sha256)),
+                       ("pred_iou_thresh", pred_iou_thresh), ("stability_score_thresh", stability_thresh)):
+        if value is not None:
+            sam_settings[key] = value
+    if sam_settings:
+        settings["sam"] = sam_settings
+    overrides = {"centre_fraction": fraction, "detector": detector, "tagger": tagger, "text_detector": text_detector,
+                 "imagebind": imagebind, "imagebind_weights": _weights(imagebind_weights, imagebind_sha256)}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    manifest = run_baseline(name, data, benchmark, split, out, settings)
+    counts = manifest["counts"]
+    typer.echo(f"{manifest['method']}: {counts['predicted']} frames predicted ({counts['empty']} empty), "
+               f"{counts['skipped_existing']} already done -> {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("infer")(infer_command)
+    app.command("baseline")(baseline_command)

@@ -72,13 +72,18 @@ class SamProposer:
         )
         self.generator.predictor = self.predictor
         self.frame: np.ndarray | None = None
+        self._source: np.ndarray | None = None
 
     @property
     def embeddings_computed(self) -> int:
         return self.predictor.embeddings_computed
 
     def set_frame(self, rgb: np.ndarray) -> None:
-        """Encode frame `rgb` (H, W, 3) uint8 once; every proposal call until the next frame reuses it."""
+        """Encode frame `rgb` (H, W, 3) uint8 once; every proposal call until the next frame reuses it (setting the
+        same array object again is free)."""
+        if self.frame is not None and rgb is self._source:
+            return
+        self._source = rgb
         self.frame = np.ascontiguousarray(rgb, dtype=np.uint8)
         self.predictor.forget()
         self.predictor.set_image(self.frame)
