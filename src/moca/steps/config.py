@@ -121,5 +121,9 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     config = from_dict(PipelineConfig, raw, where=str(path))
     from moca.train.run import TrainConfig
 
-    from_dict(TrainConfig, config.train, where=f"{path}: train")  # fail now, not in the train pod
+    from moca.infer import infer_config
+
+    # Fail now, not in the train or infer pod an hour into the run.
+    from_dict(TrainConfig, config.train, where=f"{path}: train")
+    infer_config(config.infer)
     return config

@@ -89,13 +89,15 @@ def _arguments(config: PipelineConfig, data_rev: str | None, run_name: str | Non
 
 
 def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str | None = None,
-              run_name: str | None = None, root: str | Path | None = None) -> dict[str, Any]:
-    """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster)."""
+              run_name: str | None = None, root: str | Path | None = None) -> Path:
+    """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster);
+    returns the run's folder (one subfolder per task, holding its output artifacts)."""
     from kfp import local
 
     built = build(config_path, root)
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
+    before = set(pipeline_root.iterdir())
     # use_venv=False: tasks run with this interpreter, where moca is installed (no pip install per task).
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     started = time.perf_counter()
@@ -103,11 +105,12 @@ def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str 
         # kfp.local warns on every task that the images and display names are unused here: true and expected.
         warnings.filterwarnings("ignore", message=".*(non-Python base image|have no effect in the current local)")
         try:
-            task = built.func(**_arguments(built.config, data_rev, run_name))
+            built.func(**_arguments(built.config, data_rev, run_name))
         except RuntimeError as exc:  # kfp.local's way of saying a task failed; its log is above
             raise PipelineFailed(_plain(str(exc))) from exc
-    log.info("kfp.local run finished in %.1f s; artifacts under %s", time.perf_counter() - started, pipeline_root)
-    return dict(getattr(task, "outputs", {}) or {})
+    (run_folder,) = set(pipeline_root.iterdir()) - before  # kfp.local makes one folder per run
+    log.info("kfp.local run finished in %.1f s; task outputs in %s", time.perf_counter() - started, run_folder)
+    return run_folder
 
 
 def submit(host: str, config_path: str | Path, data_rev: str | None = None, run_name: str | None = None,

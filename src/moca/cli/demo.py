@@ -1,0 +1,92 @@
+"""`moca demo`: the whole workflow on one machine with no server (what `make demo` runs).
+
+synthetic S4 data (fixed seed) in data/ -> `dvc add` + push to the local remote -> the Kubeflow pipeline through
+kfp.local (ingest of that exact version, validation, pairs, training, SAM inference, evaluation, registration)
+-> MLflow (SQLite under .moca/) with `@champion` -> a summary of where every result is.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import typer
+
+DATA = Path("data")
+DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
+
+
+def _synthesise(videos: int, seed: int) -> bool:
+    """Make data/ hold the synthetic dataset for (videos, seed); returns whether it had to be (re)generated."""
+    from moca.data.synth import SynthConfig, synthesize
+    from moca.errors import DataError
+
+    config = SynthConfig(benchmark="s4", videos=videos, seed=seed)
+    marker = DATA / "synth.json"
+    if DATA.exists():
+        if not marker.is_file():
+            raise DataError(DATA, "exists and is not a synthetic demo dataset; move it away to run the demo")
+        described = json.loads(marker.read_text(encoding="utf-8"))
+        if described.get("config", {}).get("seed") == seed and described.get("config", {}).get("videos") == videos:
+            return False
+    staging = DATA.with_name(".data.demo-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    synthesize(staging, config)
+    if DATA.exists():  # the previous version stays in the DVC cache and remote; data/ is the workspace copy
+        shutil.rmtree(DATA)
+    staging.rename(DATA)
+    return True
+
+
+def _first(run_folder: Path, pattern: str) -> Path | None:
+    return next(iter(sorted(run_folder.glob(pattern))), None)
+
+
+def demo_command(
+    out: Path = typer.Option(Path(".moca/demo"), "--out", help="Where the pipeline's task outputs go."),
+    seed: int = typer.Option(0, "--seed", help="Synthetic data seed: a new seed is a new data version."),
+    videos: int = typer.Option(24, "--videos", min=6, help="Synthetic S4 videos (split 70/15/15 %)."),
+    config: Path = typer.Option(DEMO_CONFIG, "--config", help="Pipeline config."),
+) -> None:
+    """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
+    import logging
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from moca.steps.kubeflow import run_local
+    from moca.steps.tracking import champion
+    from moca.tracking.runs import tracking_uri
+    from moca.versioning import add_and_push
+
+    started = time.perf_counter()
+    regenerated = _synthesise(videos, seed)
+    version = add_and_push(DATA)
+    typer.echo(f"data: {'generated' if regenerated else 'reused'} {DATA}/ (seed {seed}, {videos} videos); "
+               f"data version {version} pushed to the DVC remote (data.dvc updated)")
+    before = champion("moca")
+    pipeline_started = time.perf_counter()
+    run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}")
+    pipeline_s = time.perf_counter() - pipeline_started
+    promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
+    after = champion("moca")
+    docs = _first(run_folder, "validate/report/report/data_docs/**/index.html")
+    lines = [
+        "",
+        f"moca demo finished in {time.perf_counter() - started:.0f} s (pipeline {pipeline_s:.0f} s through kfp.local)",
+        f"  data version        {version} (DVC remote: .moca/dvc-remote)",
+        f"  registered model    moca v{promotion['version']}: {'PROMOTED' if promotion['promoted'] else 'not promoted'}"
+        f" ({promotion['reason']})",
+        f"  champion            moca@champion = v{after.version if after else '?'}"
+        f" (before: {'v' + str(before.version) if before else 'none'})",
+        f"  validation report   {run_folder / 'validate' / 'page'}",
+        f"  Data Docs           {docs}",
+        f"  evaluation report   {run_folder / 'evaluate' / 'table'}",
+        f"  task outputs        {run_folder}",
+        f"  look at it all      mlflow ui --backend-store-uri {tracking_uri()} --port 5000",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)
