@@ -8,9 +8,17 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from moca.data.datasets import CLIP_MEAN, CLIP_STD, EvalFrames, TrainFrames, WaveformAudio, imagebind_image
+from moca.data.datasets import (
+    CLIP_MEAN,
+    CLIP_STD,
+    EvalFrames,
+    TrainFrames,
+    WaveformAudio,
+    avss_eval_mask,
+    imagebind_image,
+)
 from moca.data.layout import VideoRef
-from moca.data.palette import AVSS_CLASSES
+from moca.data.palette import AVSS_CLASSES, avss_palette, colour_to_index
 
 
 def fake_audio(video: VideoRef, time_s: float) -> torch.Tensor:
@@ -80,3 +88,9 @@ def test_default_audio_is_the_imagebind_front_end(ms3_root: Path) -> None:
     assert len(audio._waveforms) == 1  # the stereo wav was decoded once for both frames
     waveform = load_waveform(dataset.videos[0].audio)
     assert torch.equal(last, frame_audio_input(waveform, 4 + 15 / 16, AudioConfig()))  # frame 5's window
+
+
+def test_avss_mask_resize_equals_resizing_the_colour_labels() -> None:
+    labels = np.random.default_rng(0).integers(0, 71, (240, 320))
+    colours = Image.fromarray(avss_palette()[labels]).resize((224, 224), Image.Resampling.NEAREST)
+    assert np.array_equal(avss_eval_mask(labels), colour_to_index(np.asarray(colours)))

@@ -71,12 +71,12 @@ def avss_eval_image(rgb: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
 
 
 def avss_eval_mask(mask: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Nearest-neighbour resize of a class-index map (values are classes: never interpolate them)."""
+    """PIL nearest-neighbour resize of a class-index map, as the official loader resizes its label images
+    (nearest picks existing pixels, so resizing indices equals resizing the colours and mapping them after)."""
     if mask.shape == (size, size):
         return mask
-    rows = (np.arange(size) * mask.shape[0] / size).astype(np.int64)
-    cols = (np.arange(size) * mask.shape[1] / size).astype(np.int64)
-    return mask[rows][:, cols]
+    resized = Image.fromarray(mask.astype(np.int32), "I").resize((size, size), Image.Resampling.NEAREST)
+    return np.asarray(resized).astype(np.int64)
 
 
 class WaveformAudio:
