@@ -103,6 +103,55 @@ def baseline_command(
                f"{counts['skipped_existing']} already done -> {out}")
 
 
+def _parse_runs(values: list[str], default_benchmark: str) -> list[Any]:
+    from moca.errors import ConfigError
+    from moca.report import RunSpec
+
+    specs = []
+    for value in values:
+        label, sep, folder = value.partition("=")
+        if not sep or not label or not folder:
+            raise ConfigError(f"--runs {value!r}: expected NAME=PRED_DIR (or NAME@BENCHMARK=PRED_DIR)")
+        name, _, bench = label.partition("@")
+        specs.append(RunSpec(name, bench or default_benchmark, Path(folder)))
+    return specs
+
+
+def _parse_data(values: list[str], benchmarks: list[str]) -> dict[str, Path]:
+    """`--data DIR` (every benchmark) or `--data B=DIR` per benchmark."""
+    roots: dict[str, Path] = {}
+    for value in values:
+        bench, sep, folder = value.partition("=")
+        if sep:
+            roots[bench] = Path(folder)
+        else:
+            roots.update({b: Path(value) for b in benchmarks if b not in roots})
+    return roots
+
+
+def report_command(
+    runs: list[str] = typer.Option(..., "--runs", help="NAME=PRED_DIR (repeat); NAME@ms3=DIR for another benchmark."),
+    data: list[str] = typer.Option(..., "--data", help="AVSBench root, or B=DIR per benchmark (repeat)."),
+    benchmark: str = typer.Option("s4", "--benchmark", help="Benchmark of runs given without @B."),
+    split: str = typer.Option("test", "--split", help="train, val or test."),
+    out: Path = typer.Option(..., "--out", help="Report folder: report.md, report.json, scores.png, qualitative_*.png."),
+    protocol: str = typer.Option("binary", "--protocol", help="binary, or semantic (AVSS)."),
+    videos: int = typer.Option(4, "--videos", min=1, help="Videos in the qualitative grid."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the report as MLflow artifacts."),
+    run_id: str = typer.Option(None, "--run-id", help="Evaluation run to attach the artifacts to (with --mlflow)."),
+) -> None:
+    """Compare MoCA, the baselines and the floors in one table (+ figures), scored like `moca evaluate`."""
+    from moca.report import build_report, log_report
+
+    specs = _parse_runs(runs, benchmark)
+    roots = _parse_data(data, list(dict.fromkeys(s.benchmark for s in specs)))
+    table = build_report(specs, roots, split, out, protocol, videos)
+    typer.echo((out / "report.md").read_text(encoding="utf-8"))
+    if mlflow:
+        typer.echo(f"logged to MLflow run {log_report(out, table, run_id)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("infer")(infer_command)
     app.command("baseline")(baseline_command)
+    app.command("report")(report_command)
