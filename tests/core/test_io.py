@@ -34,3 +34,12 @@ def test_hashes_are_content_based(tmp_path):
     first = sha256_tree(tmp_path / "d")
     (tmp_path / "d" / "x").write_bytes(b"abd")
     assert sha256_tree(tmp_path / "d") != first
+
+
+def test_atomic_outputs_get_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
