@@ -170,13 +170,11 @@ def frame_class_areas(
     for name, labels in (("prediction", p), ("ground truth", g)):
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"{name} holds class indices outside 0..{num_classes - 1}")
-    frames = p.shape[0]
-    offset = (np.arange(frames) * num_classes)[:, None, None]
-
-    def count(labels: np.ndarray) -> np.ndarray:
-        return np.bincount(labels.ravel(), minlength=frames * num_classes).reshape(frames, num_classes)
-
-    return count((p + offset)[p == g]), count(p + offset), count(g + offset)
+    # one pass: a confusion matrix per frame (F, label, prediction); its diagonal is the intersection
+    frames, c = p.shape[0], num_classes
+    cell = (np.arange(frames)[:, None, None] * c + g) * c + p
+    confusion = np.bincount(cell.ravel(), minlength=frames * c * c).reshape(frames, c, c)
+    return np.diagonal(confusion, axis1=1, axis2=2).copy(), confusion.sum(1), confusion.sum(2)
 
 
 class SemanticScorer:
