@@ -219,7 +219,8 @@ def clip_melspec(clip: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
 
 
 def frame_audio_input(waveform: torch.Tensor, time_s: float | None, cfg: AudioConfig) -> torch.Tensor:
-    """Normalised ImageBind audio input (clips, 1, num_mel_bins, target_length) for a frame at `time_s`."""
+    """Normalised ImageBind audio input (clips, 1, num_mel_bins, target_length) for a frame at `time_s`
+    (ignored, and may be None, with window="clip", whose clips cover the whole file)."""
     if waveform.dim() != 1 or len(waveform) == 0:
         raise ValueError(f"expected a non-empty 1-D waveform, got shape {tuple(waveform.shape)}")
     rate = cfg.sample_rate
