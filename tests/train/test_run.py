@@ -21,9 +21,11 @@ def inputs(tmp_path_factory):
     return synthetic_run_inputs(tmp_path_factory.mktemp("run"))
 
 
-def test_cli_trains_and_writes_adapters_config_and_manifest(inputs, tmp_path):
+def test_cli_trains_and_writes_adapters_config_and_manifest(inputs, tmp_path, monkeypatch):
     root, pairs = inputs
-    config = tiny_config_yaml(tmp_path / "train.yaml", root, epochs=1)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MOCA_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
+    config = tiny_config_yaml(tmp_path / "train.yaml", root, epochs=1, tracking=True, experiment="test-train")
     _register_all()
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["train", "--config", str(config), "--pairs", str(pairs), "--out", str(out)])
@@ -39,6 +41,16 @@ def test_cli_trains_and_writes_adapters_config_and_manifest(inputs, tmp_path):
     model = MocaModel(saved.model)
     model.load_adapter_state_dict(adapters)
     assert any(v.abs().sum() > 0 for k, v in adapters.items() if k.endswith("gate"))  # gates left 0
+
+    import mlflow
+
+    (run,) = mlflow.search_runs(experiment_names=["test-train"], output_format="list")
+    losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in losses] == [1, 2]
+    assert [m.value for m in losses] == pytest.approx(manifest["losses"])
+    assert run.data.params["config_hash"] == manifest["config_hash"] and run.info.status == "FINISHED"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"adapters.pt", "train_manifest.json", "config.yaml"} <= artifacts
 
 
 def test_rerun_into_a_used_folder_needs_resume_and_a_matching_config(inputs, tmp_path):

@@ -115,8 +115,9 @@ def micro_step_loss(model: AdapterModel, objective: Objective, features: _Featur
     prefix, tokens, emb = features(batch)
     with autocast:
         dense = model.visual_suffix(prefix, torch.cat([tokens, tokens, tokens]))
-        anchor, positive, negative = dense.float().chunk(3)
-        return objective(anchor, positive, negative, emb.float())
+    # the loss in fp32: PMA's max over pixel similarities and the small margin need more than bf16's 8 bits
+    anchor, positive, negative = dense.float().chunk(3)
+    return objective(anchor, positive, negative, emb.float())
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
     python -m moca.train.proof --work DIR [--videos 60] [--steps 60]
 
 synthesises S4 data, mines pairs with tiny DINO, trains the demo adapters, and prints (and writes
-DIR/proof.json) the test mIoU of: the coarse mask of the untrained model, of the trained one, and a centre prior.
+DIR/run-*/proof.json) the test mIoU of: the coarse mask of the untrained model, of the trained one, and a centre prior.
 Coarse mask (method.md item 8): audio-pixel map H = <f_p, e_a>, min-max normalised per frame, bilinear to 224,
 H >= 0.5 -> saturated logits +10 / -10, scored with `moca.metrics.binary_miou`.
 """
@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=60)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
+    parser.add_argument("--pretrain-steps", type=int, default=0,
+                        help="first run the STAND-IN tiny ImageBind pre-training (moca.train.pretrain) this long")
+    parser.add_argument("--loss", choices=("margin", "infonce"), default=None, help="override loss.loss")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -87,17 +90,29 @@ def main() -> None:
     mine_pairs(root, "s4", args.work / "pairs", MiningConfig(model="dino_tiny", k=5, negatives=5))
     cfg = load_train_config(args.config)
     cfg.tracking, cfg.max_steps = False, args.steps
+    if args.loss:
+        cfg.loss.loss = args.loss
+    if args.pretrain_steps:
+        from moca.models import MocaConfig, WeightsSpec
+        from moca.train.pretrain import pretrain_tiny
+
+        weights = args.work / "imagebind_tiny_pretrained.pt"
+        digest = pretrain_tiny(root, weights, steps=args.pretrain_steps)
+        cfg.model = MocaConfig(cfg.model.backbone, WeightsSpec(weights.resolve().as_uri(), digest), cfg.model.adapter)
     torch.manual_seed(cfg.seed)
     before = coarse_miou(MocaModel(cfg.model), root)
-    result = run_training(cfg, args.work / "pairs" / "pairs.parquet", args.work / "run", resume=True, data_root=root)
+    run = args.work / f"run-{cfg.loss.loss}-{'pretrained' if args.pretrain_steps else 'random'}"
+    result = run_training(cfg, args.work / "pairs" / "pairs.parquet", run, resume=True, data_root=root)
     trained = MocaModel(cfg.model)
-    trained.load_adapter_state_dict(torch.load(args.work / "run" / "adapters.pt", weights_only=True))
+    trained.load_adapter_state_dict(torch.load(run / "adapters.pt", weights_only=True))
     after = coarse_miou(trained, root)
     report = {"before_miou": before["model"], "after_miou": after["model"], "centre_prior_miou": before["centre_prior"],
-              "steps": result.steps, "first_loss": result.losses[0], "last_loss": result.losses[-1],
+              "steps": result.steps, "loss": cfg.loss.loss, "nonzero_loss_steps": sum(x > 0 for x in result.losses),
+              "first_10_mean_loss": float(np.mean(result.losses[:10])),
+              "last_10_mean_loss": float(np.mean(result.losses[-10:])),
               "seconds_per_step": result.seconds_per_step, "backbone": cfg.model.backbone,
               "backbone_weights": None if cfg.model.backbone_weights is None else cfg.model.backbone_weights.uri}
-    write_json(args.work / "proof.json", report)
+    write_json(run / "proof.json", report)
     print(report)
 
 
