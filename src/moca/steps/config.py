@@ -2,7 +2,7 @@
 
 Step sections reuse the libraries' own config dataclasses (validation, drift, mining, training), so a key means
 the same thing in `moca mine-pairs`, `moca train` and the pipeline. `train` may name a training YAML (relative to
-the pipeline config) instead of spelling it out.
+the pipeline config) instead of spelling it out, or `include` one and override some of its top-level keys.
 """
 
 from __future__ import annotations
@@ -117,7 +117,10 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     raw = load_yaml(path)
     train = raw.get("train", {})
     if isinstance(train, str):  # a training YAML beside the pipeline config
-        raw["train"] = load_yaml(path.parent / train)
+        train = {"include": train}
+    if isinstance(train, dict) and "include" in train:  # that YAML, with the other keys overriding its top level
+        overrides = {k: v for k, v in train.items() if k != "include"}
+        raw["train"] = {**load_yaml(path.parent / str(train["include"])), **overrides}
     config = from_dict(PipelineConfig, raw, where=str(path))
     from moca.train.run import TrainConfig
 
