@@ -1,0 +1,77 @@
+"""Credentials come only from the environment and never land anywhere: with fake secrets set (as Kubernetes Secrets
+would), run the steps of a pipeline run (ingest, validate, evaluate, register and promote) with MLflow tracking,
+then scan every byte written (step folders, manifests, reports, the MLflow database and artifacts) and every log
+line and console output for them. tests/tracking/ checks the scrubber on hand-made leaks; this checks the steps.
+The full kfp.local pipeline gets the same scan in test_local_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from bench_load import write_predictions  # noqa: E402
+
+# Values a pod would get from Secrets; distinctive so a hit cannot be a coincidence.
+FAKE_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIAMOCARELIABILITY7",
+    "AWS_SECRET_ACCESS_KEY": "moca-reliability-secret-key-do-not-log",
+    "MLFLOW_TRACKING_PASSWORD": "moca-reliability-mlflow-password",
+    "MINIO_ROOT_PASSWORD": "moca-reliability-minio-root-password",
+}
+
+
+def scan_for_secrets(folders: list[Path], texts: dict[str, str]) -> tuple[int, list[str]]:
+    """(files scanned, "secret in where" for every hit) over all files under `folders` and the given texts."""
+    leaks, scanned = [], 0
+    for folder in folders:
+        for file in (p for p in folder.rglob("*") if p.is_file()):
+            scanned += 1
+            data = file.read_bytes()
+            leaks += [f"{name} in {file}" for name, value in FAKE_SECRETS.items() if value.encode() in data]
+    for where, text in texts.items():
+        leaks += [f"{name} in {where}" for name, value in FAKE_SECRETS.items() if value in text]
+    return scanned, leaks
+
+
+def _model_folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    torch.save({"gate": torch.zeros(1)}, path / "adapters.pt")
+    (path / "config.yaml").write_text(yaml.safe_dump({"model": {"backbone": "imagebind_tiny"}, "seed": 0}))
+    return path
+
+
+def test_no_credential_reaches_any_output_of_the_steps(s4_small: Path, tmp_path: Path, tmp_tracking: str,
+                                                       monkeypatch: pytest.MonkeyPatch, caplog, capfd) -> None:
+    from moca.steps.evaluate import evaluate
+    from moca.steps.ingest import data_version, ingest
+    from moca.steps.register import register_and_promote
+    from moca.steps.tracking import finish_pipeline_run, start_pipeline_run
+    from moca.steps.validate import validate
+
+    for name, value in FAKE_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    work = tmp_path / "run"
+    parent = start_pipeline_run("leak-scan", params={"data": str(s4_small)})
+    ingested = ingest(s4_small, work / "ingest", "s4", parent_run_id=parent)
+    version, data = data_version(ingested), ingested.out / "data"
+    checked = validate(data, work / "validate", "s4", version, parent_run_id=parent)
+    scores = evaluate(write_predictions(data, tmp_path / "pred"), data, work / "evaluate", "s4", version,
+                      parent_run_id=parent)
+    promoted = register_and_promote(_model_folder(tmp_path / "model"), scores.out / "evaluation.json",
+                                    checked.out / checked.info["stats"], work / "register", version, "cfg", "test",
+                                    "miou", parent)
+    finish_pipeline_run(parent)
+    assert promoted.info["promoted"]  # the run really went all the way through
+
+    out, err = capfd.readouterr()
+    store = Path(tmp_tracking.removeprefix("sqlite:///")).parent
+    scanned, leaks = scan_for_secrets([work, store], {"logs": caplog.text, "stdout": out, "stderr": err})
+    assert scanned > 50 and not leaks, leaks
