@@ -2,7 +2,7 @@
 would), run the steps of a pipeline run (ingest, validate, evaluate, register and promote) with MLflow tracking,
 then scan every byte written (step folders, manifests, reports, the MLflow database and artifacts) and every log
 line and console output for them. tests/tracking/ checks the scrubber on hand-made leaks; this checks the steps.
-The full kfp.local pipeline gets the same scan in test_local_pipeline.py.
+Two full kfp.local runs get the same scan in test_concurrent_runs.py.
 """
 
 from __future__ import annotations
@@ -16,28 +16,9 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).parent))
 from bench_load import write_predictions  # noqa: E402
-
-# Values a pod would get from Secrets; distinctive so a hit cannot be a coincidence.
-FAKE_SECRETS = {
-    "AWS_ACCESS_KEY_ID": "AKIAMOCARELIABILITY7",
-    "AWS_SECRET_ACCESS_KEY": "moca-reliability-secret-key-do-not-log",
-    "MLFLOW_TRACKING_PASSWORD": "moca-reliability-mlflow-password",
-    "MINIO_ROOT_PASSWORD": "moca-reliability-minio-root-password",
-}
-
-
-def scan_for_secrets(folders: list[Path], texts: dict[str, str]) -> tuple[int, list[str]]:
-    """(files scanned, "secret in where" for every hit) over all files under `folders` and the given texts."""
-    leaks, scanned = [], 0
-    for folder in folders:
-        for file in (p for p in folder.rglob("*") if p.is_file()):
-            scanned += 1
-            data = file.read_bytes()
-            leaks += [f"{name} in {file}" for name, value in FAKE_SECRETS.items() if value.encode() in data]
-    for where, text in texts.items():
-        leaks += [f"{name} in {where}" for name, value in FAKE_SECRETS.items() if value in text]
-    return scanned, leaks
+from leaks import FAKE_SECRETS, scan_for_secrets  # noqa: E402
 
 
 def _model_folder(path: Path) -> Path:
