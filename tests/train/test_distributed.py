@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -66,3 +67,32 @@ def test_incomplete_launch_environment_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     with pytest.raises(ConfigError, match="outside WORLD_SIZE"):
         init_distributed("cpu")
+
+
+@pytest.mark.slow  # torchrun + 3 `moca train` processes with the tiny ImageBind (~2-3 min on the shared cores)
+def test_torchrun_moca_train_matches_a_single_process(tmp_path):
+    from train_standins import synthetic_run_inputs, tiny_config_yaml
+
+    root, pairs = synthetic_run_inputs(tmp_path)
+    config = tiny_config_yaml(tmp_path / "train.yaml", root, epochs=2, batch_size=4, lr=1.0e-2)
+    moca, torchrun = (str(Path(sys.executable).parent / name) for name in ("moca", "torchrun"))
+    args = ["train", "--config", str(config), "--pairs", str(pairs)]
+    launches = [
+        [moca, *args, "--out", str(tmp_path / "single")],
+        [torchrun, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+         "--no-python", moca, *args, "--out", str(tmp_path / "ddp")],
+    ]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for cmd in launches]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, output[-3000:]
+    single = torch.load(tmp_path / "single" / "adapters.pt", weights_only=True)
+    ddp = torch.load(tmp_path / "ddp" / "adapters.pt", weights_only=True)
+    losses = [json.loads((tmp_path / d / "train_manifest.json").read_text())["losses"] for d in ("single", "ddp")]
+    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=0, atol=1e-6)
+    for name, value in single.items():
+        # 1e-5, not 1e-6: with AdaAV's gates starting at 0, q/k/v get (near-)zero gradients in the first steps, and
+        # Adam divides those by their own tiny magnitude, so batch-split rounding (1e-8 in the loss) shows up as
+        # ~3e-6 in weights of size 0.13. The stand-in test above, without that effect, holds 1e-6.
+        torch.testing.assert_close(ddp[name], value, rtol=0, atol=1e-5, msg=name)
+    assert any(v.abs().sum() > 0 for k, v in single.items() if k.endswith("gate"))
