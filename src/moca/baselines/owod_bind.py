@@ -61,7 +61,7 @@ def blurred_crops(rgb: np.ndarray, masks: torch.Tensor, boxes: torch.Tensor, ker
     """One uint8 crop per (mask, box): the box region of the frame with everything outside the mask blurred."""
     from torchvision.transforms.functional import gaussian_blur
 
-    image = torch.from_numpy(rgb).permute(2, 0, 1)
+    image = torch.tensor(rgb).permute(2, 0, 1)  # a copy: frames from PIL are read-only arrays
     blurred = gaussian_blur(image.float(), [kernel, kernel]).round().to(torch.uint8)
     crops = []
     height, width = rgb.shape[:2]

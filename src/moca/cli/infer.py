@@ -151,7 +151,27 @@ def report_command(
         typer.echo(f"logged to MLflow run {log_report(out, table, run_id)}")
 
 
+def label_avss_command(
+    pred: Path = typer.Option(..., "--pred", help="Binary AVSS predictions (a `moca infer` output)."),
+    data: Path = typer.Option(..., "--data", help="AVSS root (the folder holding metadata.csv)."),
+    split: str = typer.Option("test", "--split", help="train, val or test."),
+    out: Path = typer.Option(..., "--out", help="Class-index predictions ({key}.npy + palette .png)."),
+    imagebind: str = typer.Option("imagebind_huge", "--imagebind", help="imagebind_huge or imagebind_tiny."),
+    imagebind_weights: str = typer.Option(None, "--imagebind-weights", help="ImageBind checkpoint URI."),
+    imagebind_sha256: str = typer.Option(None, "--imagebind-sha256"),
+) -> None:
+    """Zero-shot AVSS class labels for binary masks (ImageBind text embeddings of the 70 class names); score the
+    output with `moca evaluate --protocol semantic`."""
+    from moca.infer.avss import label_predictions
+    from moca.models import WeightsSpec
+
+    weights = WeightsSpec(imagebind_weights, imagebind_sha256) if imagebind_weights else None
+    manifest = label_predictions(pred, data, split, out, imagebind, weights)
+    typer.echo(f"labelled {manifest['counts']['labelled']} frames ({manifest['counts']['empty']} empty) -> {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("infer")(infer_command)
     app.command("baseline")(baseline_command)
     app.command("report")(report_command)
+    app.command("label-avss")(label_avss_command)
