@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from moca.io import write_json
+from moca.io import sha256_file, write_json
 from moca.progress import progress
 
 SATURATED = 10.0
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=0,
                         help="first run the STAND-IN tiny ImageBind pre-training (moca.train.pretrain) this long")
     parser.add_argument("--loss", choices=("margin", "infonce"), default=None, help="override loss.loss")
+    parser.add_argument("--lr", type=float, default=None, help="override lr")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -92,16 +93,19 @@ def main() -> None:
     cfg.tracking, cfg.max_steps = False, args.steps
     if args.loss:
         cfg.loss.loss = args.loss
+    if args.lr:
+        cfg.lr = args.lr
     if args.pretrain_steps:
         from moca.models import MocaConfig, WeightsSpec
         from moca.train.pretrain import pretrain_tiny
 
-        weights = args.work / "imagebind_tiny_pretrained.pt"
-        digest = pretrain_tiny(root, weights, steps=args.pretrain_steps)
+        weights = args.work / f"imagebind_tiny_pretrained_{args.pretrain_steps}.pt"
+        # reused when present: the pre-training is deterministic for a given data set and step count
+        digest = sha256_file(weights) if weights.is_file() else pretrain_tiny(root, weights, steps=args.pretrain_steps)
         cfg.model = MocaConfig(cfg.model.backbone, WeightsSpec(weights.resolve().as_uri(), digest), cfg.model.adapter)
     torch.manual_seed(cfg.seed)
     before = coarse_miou(MocaModel(cfg.model), root)
-    run = args.work / f"run-{cfg.loss.loss}-{'pretrained' if args.pretrain_steps else 'random'}"
+    run = args.work / f"run-{cfg.loss.loss}-lr{cfg.lr:g}-{'pretrained' if args.pretrain_steps else 'random'}"
     result = run_training(cfg, args.work / "pairs" / "pairs.parquet", run, resume=True, data_root=root)
     trained = MocaModel(cfg.model)
     trained.load_adapter_state_dict(torch.load(run / "adapters.pt", weights_only=True))
