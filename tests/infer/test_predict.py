@@ -130,3 +130,17 @@ def test_model_from_mlflow_uris(s4_data: Path, tiny_checkpoint: Path, points_run
     # float rounding: the resume test re-predicted this frame in a batch of one)
     np.testing.assert_allclose(np.load(out / "_maps" / f"{key}.npy"), np.load(points_run / "_maps" / f"{key}.npy"),
                                atol=1e-5)
+
+
+def test_pyfunc_predict_frames_returns_one_map_per_row(s4_data: Path, tiny_checkpoint: Path) -> None:
+    import pandas as pd
+
+    from moca.infer import predict_frames
+
+    video = list_videos(s4_data, "s4", "test")[0]
+    rows = pd.DataFrame({"image": [str(video.frames[0].image), str(video.frames[1].image)],
+                         "audio": [str(video.audio)] * 2})
+    maps = predict_frames(tiny_checkpoint, rows)
+    size = np.asarray(Image.open(video.frames[0].image)).shape[:2]
+    assert len(maps) == 2 and all(m.shape == size and m.dtype == np.float32 for m in maps)
+    assert all(m.min() >= 0.0 and m.max() <= 1.0 for m in maps)
