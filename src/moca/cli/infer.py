@@ -134,7 +134,7 @@ def report_command(
     data: list[str] = typer.Option(..., "--data", help="AVSBench root, or B=DIR per benchmark (repeat)."),
     benchmark: str = typer.Option("s4", "--benchmark", help="Benchmark of runs given without @B."),
     split: str = typer.Option("test", "--split", help="train, val or test."),
-    out: Path = typer.Option(..., "--out", help="Report folder: report.md, report.json, scores.png, qualitative_*.png."),
+    out: Path = typer.Option(..., "--out", help="Report folder: report.md/.json, scores.png, qualitative_*.png."),
     protocol: str = typer.Option("binary", "--protocol", help="binary, or semantic (AVSS)."),
     videos: int = typer.Option(4, "--videos", min=1, help="Videos in the qualitative grid."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Log the report as MLflow artifacts."),

@@ -57,7 +57,8 @@ def find_adapters(root: Path) -> Path:
         raise WeightsError(f"{root}: no config.yaml beside the adapter checkpoint")
     found = _adapter_file(root)
     if found is None:
-        candidates = sorted(p for p in root.rglob("*") if p.name in ADAPTER_FILES and (p.parent / "config.yaml").is_file())
+        candidates = sorted(p for p in root.rglob("*")
+                            if p.name in ADAPTER_FILES and (p.parent / "config.yaml").is_file())
         found = candidates[0] if candidates else None
     if found is None:
         raise WeightsError(f"{root}: no adapter checkpoint ({', '.join(ADAPTER_FILES)}) with a config.yaml beside it")
