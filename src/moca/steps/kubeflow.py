@@ -7,6 +7,7 @@ holding them: the current directory by default, or `MOCA_PIPELINES_ROOT`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -14,6 +15,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,26 @@ def _arguments(config: PipelineConfig, data_rev: str | None, run_name: str | Non
             "run_name": run_name or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"}  # fmt: skip
 
 
+@contextlib.contextmanager
+def _recording_run_folders(pipeline_root: Path) -> Iterator[list[Path]]:
+    """The run folders kfp.local names in this process. It does not return them, and with two runs sharing a
+    pipeline root (two users, a nightly and a manual run) "the folder that appeared" is ambiguous."""
+    from unittest import mock
+
+    from kfp.local import executor_input_utils
+
+    name_run = executor_input_utils.get_local_pipeline_resource_name
+    folders: list[Path] = []
+
+    def recording(pipeline_name: str) -> str:
+        name = name_run(pipeline_name)
+        folders.append(pipeline_root / name)
+        return name
+
+    with mock.patch.object(executor_input_utils, "get_local_pipeline_resource_name", recording):
+        yield folders
+
+
 def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str | None = None,
               run_name: str | None = None, root: str | Path | None = None) -> Path:
     """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster);
@@ -97,7 +119,6 @@ def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str 
     built = build(config_path, root)
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    before = set(pipeline_root.iterdir())
     # use_venv=False: tasks run with this interpreter, where moca is installed (no pip install per task).
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     started = time.perf_counter()
@@ -105,10 +126,11 @@ def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str 
         # kfp.local warns on every task that the images and display names are unused here: true and expected.
         warnings.filterwarnings("ignore", message=".*(non-Python base image|have no effect in the current local)")
         try:
-            built.func(**_arguments(built.config, data_rev, run_name))
+            with _recording_run_folders(pipeline_root) as run_folders:
+                built.func(**_arguments(built.config, data_rev, run_name))
         except RuntimeError as exc:  # kfp.local's way of saying a task failed; its log is above
             raise PipelineFailed(_plain(str(exc))) from exc
-    (run_folder,) = set(pipeline_root.iterdir()) - before  # kfp.local makes one folder per run
+    (run_folder,) = run_folders
     log.info("kfp.local run finished in %.1f s; task outputs in %s", time.perf_counter() - started, run_folder)
     return run_folder
 
