@@ -71,6 +71,7 @@ def demo_command(
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
     docs = _first(run_folder, "validate/report/report/data_docs/**/index.html")
+    drift = run_folder / "validate" / "report" / "drift.md"
     lines = [
         "",
         f"moca demo finished in {time.perf_counter() - started:.0f} s (pipeline {pipeline_s:.0f} s through kfp.local)",
@@ -81,6 +82,7 @@ def demo_command(
         f" (before: {'v' + str(before.version) if before else 'none'})",
         f"  validation report   {run_folder / 'validate' / 'page'}",
         f"  Data Docs           {docs}",
+        f"  drift vs champion   {drift if drift.is_file() else 'not checked (no champion before this run)'}",
         f"  evaluation report   {run_folder / 'evaluate' / 'table'}",
         f"  task outputs        {run_folder}",
         f"  look at it all      mlflow ui --backend-store-uri {tracking_uri()} --port 5000",
