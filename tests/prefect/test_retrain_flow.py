@@ -13,6 +13,9 @@ import pytest
 from moca.data.layout import list_videos
 from retrain_configs import VERSION, write_retrain_config
 
+# Prefect's ephemeral API server takes ~40 s to start on 2 shared cores, more than this area's default-test budget.
+SLOW_API = pytest.mark.slow
+
 
 @pytest.fixture
 def webhook():
@@ -52,6 +55,7 @@ def fake_kubeflow(monkeypatch):
     return fake
 
 
+@SLOW_API
 def test_new_data_is_validated_run_on_kubeflow_and_notified(prefect_api, tmp_tracking, tiny_s4_prefect, tmp_path,
                                                             webhook, fake_kubeflow):  # fmt: skip
     from pipelines.retrain_flow import retrain
@@ -65,6 +69,7 @@ def test_new_data_is_validated_run_on_kubeflow_and_notified(prefect_api, tmp_tra
     assert received == [json.loads(json.dumps(summary))]
 
 
+@SLOW_API
 def test_data_the_champion_was_trained_on_is_not_retrained(prefect_api, tmp_tracking, tiny_s4_prefect, tmp_path,
                                                            webhook, fake_kubeflow, monkeypatch):  # fmt: skip
     from moca.steps import tracking
@@ -77,6 +82,7 @@ def test_data_the_champion_was_trained_on_is_not_retrained(prefect_api, tmp_trac
     assert received[0]["outcome"] == "skipped: no new data version" and received[0]["champion_before"] == "3"
 
 
+@SLOW_API
 def test_invalid_data_and_failed_runs_are_notified_and_fail_the_flow(prefect_api, tmp_tracking, tiny_s4_prefect,
                                                                       tmp_path, webhook, fake_kubeflow):  # fmt: skip
     from moca.errors import MocaError, ValidationFailed
