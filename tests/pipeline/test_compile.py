@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,8 @@ def test_config_hash_tracks_the_model_config_not_the_images(tmp_path, repo_root)
 
     base = load_pipeline_config(write_config(tmp_path / "a.yaml", tmp_path / "d"))
     images = load_pipeline_config(write_config(tmp_path / "b.yaml", tmp_path / "d", kfp={"cpu_image": "x@sha256:1"}))
-    mining = load_pipeline_config(write_config(tmp_path / "c.yaml", tmp_path / "d", mining={"model": "dino_tiny", "k": 7}))
+    mining = load_pipeline_config(write_config(tmp_path / "c.yaml", tmp_path / "d",
+                                               mining={"model": "dino_tiny", "k": 7}))
     assert base.model_config_hash() == images.model_config_hash() != mining.model_config_hash()
 
 

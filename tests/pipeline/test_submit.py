@@ -78,7 +78,8 @@ def test_schedule_creates_one_recurring_run_from_the_compiled_package(fake_kfp, 
     assert kind == "recurring" and kwargs["cron_expression"] == "0 0 3 * * *"
     assert kwargs["experiment_id"] == "exp-1" and kwargs["max_concurrency"] == 1 and kwargs["no_catchup"] is True
     package = Path(kwargs["pipeline_package_path"])
-    assert package.is_file() and yaml.safe_load_all(package.read_text()).__next__()["pipelineInfo"]["name"] == "moca-demo"
+    compiled = next(yaml.safe_load_all(package.read_text()))
+    assert compiled["pipelineInfo"]["name"] == "moca-demo"
 
 
 def test_schedule_refuses_a_five_field_cron_before_calling_kfp(fake_kfp, tmp_path, repo_root):

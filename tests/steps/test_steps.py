@@ -84,7 +84,8 @@ def test_evaluate_scores_known_predictions(s4_source, tmp_path):
     perfect = evaluate(write_predictions(s4_source, tmp_path / "perfect"), s4_source, tmp_path / "e1", "s4", "v")
     assert perfect.metrics == {"test.miou": pytest.approx(1.0), "test.fscore": pytest.approx(1.0)}
     assert "| mIoU | 1.0000 |" in (tmp_path / "e1" / "evaluation.md").read_text()
-    inverted = evaluate(write_predictions(s4_source, tmp_path / "inv", flip=True), s4_source, tmp_path / "e2", "s4", "v")
+    flipped = write_predictions(s4_source, tmp_path / "inv", flip=True)
+    inverted = evaluate(flipped, s4_source, tmp_path / "e2", "s4", "v")
     assert inverted.metrics["test.miou"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -112,16 +113,16 @@ def _scores(path: Path, miou: float) -> Path:
 @pytest.mark.slow  # three pyfunc models logged and registered: ~25-50 s on the shared 2 cores
 def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
     from moca.steps.register import register_and_promote
-    from moca.steps.tracking import champion, finish_pipeline_run, start_pipeline_run
-    from moca.steps.tracking import champion_training_stats
+    from moca.steps.tracking import champion, champion_training_stats, finish_pipeline_run, start_pipeline_run
 
     stats = tmp_path / "stats.json"
     stats.write_text(json.dumps({"videos_per_split": {"train": 8}, "frames": 40}))
     outcomes = []
     for index, miou in enumerate([0.5, 0.4, 0.6]):  # first, worse, better (ties: tests/tracking)
         parent = start_pipeline_run(f"run-{index}")
-        result = register_and_promote(_model_folder(tmp_path / f"m{index}", index), _scores(tmp_path / f"s{index}.json", miou),
-                                      stats, tmp_path / f"r{index}", f"data-{index}", "cfg", "test", "miou", parent)
+        model, scores = _model_folder(tmp_path / f"m{index}", index), _scores(tmp_path / f"s{index}.json", miou)
+        result = register_and_promote(model, scores, stats, tmp_path / f"r{index}", f"data-{index}", "cfg", "test",
+                                      "miou", parent)
         finish_pipeline_run(parent)
         outcomes.append((result.info["version"], result.info["promoted"]))
     assert outcomes == [("1", True), ("2", False), ("3", True)]

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 DATA = Path("data")
+DVC_FILE = Path("data.dvc")
 DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
 
 
@@ -57,13 +58,15 @@ def demo_command(
     from moca.steps.kubeflow import run_local
     from moca.steps.tracking import champion
     from moca.tracking.runs import tracking_uri
-    from moca.versioning import add_and_push
+    from moca.versioning import add_and_push, data_version
 
     started = time.perf_counter()
     regenerated = _synthesise(videos, seed)
+    recorded = data_version(DVC_FILE) if DVC_FILE.is_file() else None
     version = add_and_push(DATA)
+    note = "as data.dvc records" if version == recorded else "data.dvc now names it: commit it, or git checkout data.dvc"
     typer.echo(f"data: {'generated' if regenerated else 'reused'} {DATA}/ (seed {seed}, {videos} videos); "
-               f"data version {version} pushed to the DVC remote (data.dvc updated)")
+               f"version {version} pushed to the DVC remote ({note})")
     before = champion("moca")
     pipeline_started = time.perf_counter()
     run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}")

@@ -21,7 +21,8 @@ SCORES, TABLE = "evaluation.json", "evaluation.md"
 
 def render_table(result: dict[str, Any]) -> str:
     lines = [f"## Evaluation: {result['benchmark']} / {result['split']} ({result['protocol']} protocol)", "",
-             "| metric | value |", "|---|---|", f"| mIoU | {result['miou']:.4f} |", f"| F-score | {result['fscore']:.4f} |",
+             "| metric | value |", "|---|---|", f"| mIoU | {result['miou']:.4f} |",
+             f"| F-score | {result['fscore']:.4f} |",
              f"| videos | {result['num_videos']} |", f"| frames | {result['num_frames']} |"]  # fmt: skip
     if result.get("per_category"):
         lines += ["", "| category | mIoU | F-score | videos |", "|---|---|---|---|"]
@@ -42,7 +43,8 @@ def evaluate(predictions: str | Path, data: str | Path, out: str | Path, benchma
         result = evaluate_predictions(predictions, data, benchmark, config.split, config.protocol)
         scores = {"miou": result["miou"], "fscore": result["fscore"]}
         if not all(math.isfinite(v) for v in scores.values()):
-            raise MocaError(f"{predictions}: evaluation produced non-finite scores {scores}; nothing will be registered")
+            raise MocaError(f"{predictions}: evaluation produced non-finite scores {scores}; "
+                            "nothing will be registered")
         write_json(folder / SCORES, result)
         atomic_write_text(folder / TABLE, render_table(result))
         return {"metrics": {f"{config.split}.{k}": v for k, v in scores.items()},

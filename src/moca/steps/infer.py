@@ -27,7 +27,8 @@ def infer(data: str | Path, model: str | Path, out: str | Path, benchmark: str, 
         return {"metrics": {k: counts[k] for k in ("predicted", "proposals", "kept", "fallbacks")},
                 "info": {"method": manifest["method"], "predictions": PREDICTIONS}}  # fmt: skip
 
-    inputs = {"data": data_version, "model": digest(model / "adapters.pt"), "model_config": digest(model / "config.yaml")}
+    inputs = {"data": data_version, "model": digest(model / "adapters.pt"),
+              "model_config": digest(model / "config.yaml")}
     with step_tracking("infer", parent_run_id, step_config):
         result = run_step("infer", out, inputs, step_config, body, data_version=data_version)
         log_step(result)
