@@ -7,11 +7,9 @@ import pytest
 
 from moca.data.synth import SynthConfig, synthesize
 
-# at_doubles.py (the AT-GDINO-SAM test doubles) is loaded by "module:factory" name, as a user's plug-in would be.
+# at_doubles.py (the AT-GDINO-SAM test doubles, and the tiny SAM settings) is loaded by "module:factory" name, as a user's plug-in would be.
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Lowered from SAM's 0.88 / 0.95: random tiny SAM weights never reach those, and the generator would keep nothing.
-TINY_SAM = {"model": "sam_tiny", "points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import typer
-from conftest import TINY_SAM
+from at_doubles import TINY_SAM
 from PIL import Image
 from typer.testing import CliRunner
 

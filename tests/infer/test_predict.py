@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from conftest import LOW_SAM_THRESHOLDS
+from infer_helpers import LOW_SAM_THRESHOLDS
 from PIL import Image
 from typer.testing import CliRunner
 
