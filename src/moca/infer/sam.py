@@ -8,6 +8,7 @@ crop and resets it afterwards; here it gets a predictor whose `set_image` is a n
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -131,8 +132,11 @@ def automatic_masks(proposals: list[dict[str, Any]], size: tuple[int, int]) -> t
 def build_sam(config: SamConfig, device: str = "cpu") -> nn.Module:
     """The SAM model named in `config`, with its weights when given. Without weights (tiny tests/demo) it is
     random-initialised from a fixed seed so that two runs propose the same masks."""
-    from moca.models import build_model
+    from moca.models import build_model, get_entry
 
     if config.weights is None:
+        if not get_entry(config.model).tiny:  # a released shape without its checkpoint proposes noise
+            logging.getLogger(__name__).warning("%s has no weights (set sam.weights / --sam-weights): "
+                                                "random-initialised, its proposals mean nothing", config.model)
         torch.manual_seed(0)
     return build_model(config.model, config.weights).to(device)
