@@ -102,7 +102,7 @@ def miou_difference(work: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sam", nargs="+", default=["sam_tiny", "sam_vit_h"])
+    parser.add_argument("--sam", nargs="*", default=["sam_tiny", "sam_vit_h"], help="none: only the mIoU part")
     parser.add_argument("--frames", type=int, default=5, help="frames per backbone (sam_vit_h: always 1)")
     parser.add_argument("--skip-miou", action="store_true")
     args = parser.parse_args()
