@@ -66,8 +66,8 @@ def build_pipeline(config: PipelineConfig, git_sha: str) -> Any:
         start = _configure(start_run_op(run_name=run_name, experiment=config.experiment,
                                         config_json=json.dumps(config.section("data")), **keys), "start_run", kfp)
         parent = start.output
-        ingest = _configure(ingest_op(source=config.data.path, rev=data_rev, benchmark=benchmark,
-                                      parent_run_id=parent, **keys), "ingest", kfp)
+        ingest = _configure(ingest_op(source=config.data.path, rev=data_rev, remote=config.data.remote,
+                                      benchmark=benchmark, parent_run_id=parent, **keys), "ingest", kfp)
         tracked = {"parent_run_id": parent, "data_version": ingest.outputs["Output"], **keys}
         dataset = ingest.outputs["dataset"]
         validate = _configure(validate_op(dataset=dataset, benchmark=benchmark, validation_json=as_json["validation"],

@@ -85,3 +85,20 @@ def test_ingest_survives_a_store_outage_mid_fetch(make_s3_server, dvc_checkout: 
         assert sha256_tree(restored) == sha256_tree(s4_small)
     finally:
         server.stop()
+
+
+def test_ingest_in_a_pod_fetches_by_remote_url_without_a_dvc_checkout(s3_env, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pipeline pods have no .dvc/config: `data.remote` (a URL) is all ingest needs to fetch a version."""
+    from moca.data.synth import SynthConfig, synthesize
+
+    source = synthesize(tmp_path / "source", SynthConfig(benchmark="s4", videos=3, seed=1))
+    remote = f"s3://{s3_env.create_bucket()}/dvc"
+    version = push_dvc_layout(source, remote)
+    pod_workdir = tmp_path / "pod"
+    pod_workdir.mkdir()
+    monkeypatch.chdir(pod_workdir)
+    result = ingest("data", tmp_path / "run" / "ingest", "s4", rev=version, remote=remote)
+    assert data_version(result) == version
+    (tmp_path / "run" / "ingest" / DATA / ".moca-data-version").unlink()
+    assert sha256_tree(tmp_path / "run" / "ingest" / DATA) == sha256_tree(source)

@@ -26,6 +26,9 @@ COMPONENTS = ("start_run", "ingest", "validate", "stop_run", "mine_pairs", "trai
 class DataSource:
     path: str = "data"  # the DVC-tracked dataset folder (AVSBench root), relative to the working directory
     rev: str = ""  # git revision whose data.dvc names the version to fetch; "" = the folder as it is
+    # The DVC remote to fetch from: a name in .dvc/config, or a URL (s3://bucket/prefix), which pods need since
+    # they have no DVC checkout; "" = the repository's default remote.
+    remote: str = ""
     benchmark: str = "s4"
 
     def __post_init__(self) -> None:

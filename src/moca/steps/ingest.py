@@ -19,13 +19,13 @@ from moca.steps.tracking import log_step, step_tracking
 DATA = "data"
 
 
-def _fetch(source: Path, rev: str, into: Path) -> str:
+def _fetch(source: Path, rev: str, into: Path, remote: str = "") -> str:
     """Materialise the data into `into`; returns its data version."""
     if rev:
         from moca.versioning import VERSION_PATTERN, fetch, version_at_rev
 
         version = rev if VERSION_PATTERN.match(rev) else version_at_rev(rev, f"{source.as_posix()}.dvc")
-        fetch(version, into)
+        fetch(version, into, remote=remote or None)
         return version
     if not source.is_dir():
         raise DataError(source, "dataset folder not found")
@@ -34,18 +34,18 @@ def _fetch(source: Path, rev: str, into: Path) -> str:
     return sha256_tree(into)
 
 
-def ingest(source: str | Path, out: str | Path, benchmark: str, rev: str = "",
+def ingest(source: str | Path, out: str | Path, benchmark: str, rev: str = "", remote: str = "",
            parent_run_id: str | None = None) -> StepResult:
     """DVC-fetch (`rev`: md5 or git rev of `<source>.dvc`) or copy the dataset into `out/data`; the manifest's
     `info.data_version` names it. A rev is resolved against the current directory's DVC repo."""
     source, out = Path(source), Path(out)
     check_benchmark(benchmark)
-    config = {"source": str(source), "rev": rev, "benchmark": benchmark}
+    config = {"source": str(source), "rev": rev, "remote": remote, "benchmark": benchmark}
     # With a rev, the revision names the content; without, the folder's current content does.
     inputs = {"source": rev} if rev else {"source": digest(source)}
 
     def body(folder: Path) -> dict:
-        version = _fetch(source, rev, folder / DATA)
+        version = _fetch(source, rev, folder / DATA, remote)
         if not metadata_path(folder / DATA, benchmark).is_file():
             raise DataError(metadata_path(folder / DATA, benchmark), f"not a {benchmark} dataset: metadata missing")
         return {"info": {"data_version": version, "data": DATA, "fetched_with": "dvc" if rev else "copy"}}

@@ -29,7 +29,8 @@ def run_all(config: PipelineConfig, run_dir: str | Path, data_rev: str, run_name
     parent = start_pipeline_run(run_name, params=config.section("data"), experiment=config.experiment,
                                 tags={"moca.config_hash": config_hash, "moca.git_sha": git_sha})
     done: dict[str, StepResult] = {}
-    done["ingest"] = ingest(config.data.path, run_dir / "ingest", benchmark, rev=data_rev, parent_run_id=parent)
+    done["ingest"] = ingest(config.data.path, run_dir / "ingest", benchmark, rev=data_rev,
+                            remote=config.data.remote, parent_run_id=parent)
     version, data = data_version(done["ingest"]), run_dir / "ingest" / "data"
     tracked = {"data_version": version, "parent_run_id": parent}
     done["validate"] = validate(data, run_dir / "validate", benchmark, config=config.validation, drift=config.drift,
