@@ -144,3 +144,10 @@ def test_pyfunc_predict_frames_returns_one_map_per_row(s4_data: Path, tiny_check
     size = np.asarray(Image.open(video.frames[0].image)).shape[:2]
     assert len(maps) == 2 and all(m.shape == size and m.dtype == np.float32 for m in maps)
     assert all(m.min() >= 0.0 and m.max() <= 1.0 for m in maps)
+
+
+def test_resume_refuses_a_folder_of_another_config(points_run: Path, s4_data: Path, tiny_checkpoint: Path) -> None:
+    before = sorted(p.name for p in points_run.rglob("*"))
+    with pytest.raises(ConfigError, match="holds predictions of another run"):
+        run_inference(tiny_checkpoint, s4_data, "s4", "test", points_run, {**POINTS, "num_points": 5})
+    assert sorted(p.name for p in points_run.rglob("*")) == before

@@ -18,7 +18,7 @@ from moca.baselines.floors import all_foreground, centre_prior
 from moca.config import config_hash
 from moca.data.layout import FrameRef, VideoRef, check_benchmark
 from moca.errors import ConfigError, DataError
-from moca.infer.outputs import frames_to_predict, load_frame, prediction_done, write_prediction
+from moca.infer.outputs import claim_output, frames_to_predict, load_frame, prediction_done, write_prediction
 from moca.io import write_json
 from moca.progress import progress
 
@@ -96,6 +96,9 @@ def run_baseline(name: str, data_root: str | Path, benchmark: str, split: str, o
         raise DataError(data_root, f"no frames to predict in {benchmark}/{split}")
     started = time.perf_counter()
     method, predict = predictor or BASELINES[name](cfg)
+    plain = _plain(cfg)
+    claim_output(out, {"kind": "moca-baseline", "method": method, "config_hash": config_hash(plain),
+                       "benchmark": benchmark, "split": split})
     counts = {"frames": 0, "predicted": 0, "skipped_existing": 0, "empty": 0}
     for video, frames in progress(videos, desc=f"baseline {method} {benchmark}/{split}"):
         for frame in frames:
@@ -108,7 +111,6 @@ def run_baseline(name: str, data_root: str | Path, benchmark: str, split: str, o
             write_prediction(out, frame.key, mask, cfg.logit)
             counts["predicted"] += 1
             counts["empty"] += int(not mask.any())
-    plain = _plain(cfg)
     manifest = {"kind": "moca-baseline", "method": method, "baseline": name,
                 "data": {"root": str(data_root), "benchmark": benchmark, "split": split},
                 "config": plain, "config_hash": config_hash(plain), "counts": counts,

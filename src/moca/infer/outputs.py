@@ -91,3 +91,24 @@ def frames_to_predict(data_root: Path, benchmark: str, split: str,
         frames = [f for f in video.frames if all_frames or f.mask is not None]
         if frames:
             yield video, frames
+
+
+RUN_FILE = "_run.json"
+
+
+def claim_output(out: Path, identity: dict) -> None:
+    """Mark `out` as holding the predictions of `identity` (model, method, config hash, data), written before the
+    first frame. Resuming is only safe with the same identity: skipping "done" frames of another model or config
+    would silently mix two runs' masks in one folder, so that is refused."""
+    from moca.errors import ConfigError
+    from moca.io import read_json, write_json
+
+    path = out / RUN_FILE
+    if path.is_file():
+        previous = read_json(path)
+        if previous != identity:
+            changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
+            raise ConfigError(f"{out}: holds predictions of another run (differs in {', '.join(changed)}); "
+                              "use a new --out or delete the folder")
+        return
+    write_json(path, identity)

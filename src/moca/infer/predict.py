@@ -28,6 +28,7 @@ from moca.infer.maps import kmeans_mask, normalise_map, patch_to_pixel, peak_poi
 from moca.infer.mpm import match_proposals
 from moca.infer.outputs import (
     AVSS_EVAL_SIZE,
+    claim_output,
     frames_to_predict,
     load_frame,
     prediction_done,
@@ -123,6 +124,9 @@ def run_inference(model_uri_or_dir: str | Path, data_root: str | Path, benchmark
     videos = list(frames_to_predict(data_root, benchmark, split, cfg.all_frames))
     if not videos:
         raise DataError(data_root, f"no frames to predict in {benchmark}/{split}")
+    plain = _plain(cfg)
+    claim_output(out, {"kind": "moca-infer", "adapters_sha256": loaded.adapters_sha256,
+                       "config_hash": config_hash(plain), "benchmark": benchmark, "split": split})
     counts = {"frames": 0, "predicted": 0, "skipped_existing": 0, "proposals": 0, "kept": 0, "fallbacks": 0}
     for video, frames in progress(videos, desc=f"infer {benchmark}/{split}"):
         counts["frames"] += len(frames)
@@ -149,8 +153,8 @@ def run_inference(model_uri_or_dir: str | Path, data_root: str | Path, benchmark
         "model": {"source": str(model_uri_or_dir), "adapters_sha256": loaded.adapters_sha256,
                   "backbone": loaded.model.config.backbone},
         "data": {"root": str(data_root), "benchmark": benchmark, "split": split},
-        "config": _plain(cfg),
-        "config_hash": config_hash(_plain(cfg)),
+        "config": plain,
+        "config_hash": config_hash(plain),
         "counts": counts,
         "sam_embeddings": proposer.embeddings_computed if proposer else 0,
         "seconds": round(time.perf_counter() - started, 3),
