@@ -57,23 +57,26 @@ class SamProposer:
     """Proposals for one frame at a time: `set_frame(rgb)`, then `points(...)`, `boxes(...)` or `automatic()`."""
 
     def __init__(self, sam: nn.Module, config: SamConfig):
+        self.predictor = _predictor_class()(sam)
+        self.use_config(config)
+        self.frame: np.ndarray | None = None
+        self._source: np.ndarray | None = None
+
+    def use_config(self, config: SamConfig) -> None:
+        """(Re)build the automatic generator for `config`, keeping the predictor and the current frame's embedding."""
         from segment_anything import SamAutomaticMaskGenerator
 
         self.config = config
-        predictor_cls = _predictor_class()
-        self.predictor = predictor_cls(sam)
         self.generator = SamAutomaticMaskGenerator(
-            sam,
+            self.predictor.model,
             points_per_side=config.points_per_side,
             points_per_batch=config.points_per_batch,
             pred_iou_thresh=config.pred_iou_thresh,
             stability_score_thresh=config.stability_score_thresh,
             box_nms_thresh=config.box_nms_thresh,
-            crop_n_layers=0,
+            crop_n_layers=0,  # one crop, the whole frame: what lets it reuse the frame's embedding
         )
         self.generator.predictor = self.predictor
-        self.frame: np.ndarray | None = None
-        self._source: np.ndarray | None = None
 
     @property
     def embeddings_computed(self) -> int:
