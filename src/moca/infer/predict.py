@@ -177,20 +177,23 @@ _MODEL_CACHE: dict[str, Any] = {}
 def predict_frames(model_dir: str | Path, model_input: Any) -> list[np.ndarray]:
     """The MLflow pyfunc's predict: rows of `image` and `audio` paths -> one normalised audio-pixel map (H, W)
     float32 per row, at the image's size (audio: the whole file, as ImageBind embeds a clip)."""
-    from moca.data.audio import frame_audio_input, load_waveform
+    from moca.data.audio import AudioConfig, frame_audio_input, load_waveform
     from moca.data.readers import read_image
     from moca.infer.model import load_model
     from moca.models import audio_pixel_map
 
+    # Decode every input before building the model: a bad path fails in milliseconds, not after building a
+    # 1.2 B-parameter backbone (MLflow's input-example check at registration relies on this).
+    rows = [(read_image(image), load_waveform(audio, AudioConfig().sample_rate))  # ImageBind: fixed 16 kHz
+            for image, audio in zip(model_input["image"], model_input["audio"])]
     key = str(Path(model_dir).resolve())
     if key not in _MODEL_CACHE:  # pyfunc calls predict many times; building the backbone once is enough
         _MODEL_CACHE[key] = load_model(model_dir)
     loaded = _MODEL_CACHE[key]
+    audio_cfg = replace(loaded.audio, window="clip")  # no frame time: ImageBind's clips over the whole file
     maps = []
-    for image_path, audio_path in zip(model_input["image"], model_input["audio"]):
-        rgb = read_image(image_path)
-        audio_cfg = replace(loaded.audio, window="clip")  # no frame time: ImageBind's clips over the whole file
-        audio = frame_audio_input(load_waveform(audio_path, audio_cfg.sample_rate), None, audio_cfg)
+    for rgb, waveform in rows:
+        audio = frame_audio_input(waveform, None, audio_cfg)
         images, audio = _model_inputs([rgb], [audio], "cpu")
         output = loaded.model(images, audio)
         patch_map = normalise_map(audio_pixel_map(output.dense, output.audio_emb))

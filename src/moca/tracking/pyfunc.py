@@ -37,10 +37,8 @@ class MocaPyfunc(mlflow.pyfunc.PythonModel):
         missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]
         if missing:
             raise MocaError(f"model input lacks column(s) {missing}; expected {list(INPUT_COLUMNS)}")
-        try:  # imported lazily: the inference module pulls torch and the backbones
-            from moca.infer import predict_frames
-        except ImportError as exc:
-            raise MocaError("this installation has no moca.infer.predict_frames; cannot run the model") from exc
+        from moca.infer import predict_frames  # lazily: it pulls torch and the backbones
+
         return predict_frames(self.model_dir, model_input)
 
 
