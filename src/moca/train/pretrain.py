@@ -4,10 +4,16 @@ A randomly initialised tiny ImageBind has no audio-visual alignment, so the adap
 audio-pixel map is noise. This makes the tiny encoders behave like aligned ones on synthetic data, so the demo
 can show the adapters learning. It is NOT part of MoCA and NOT a substitute for `imagebind_huge.pth` on real data.
 
-Objective: for frame i and audio clip j, score(i, j) = max over patches p of <f_p(i), e_a(j)> (dense patch features
-through the vision head, as MoCA's audio-pixel map uses them); symmetric InfoNCE over the batch, temperature tau.
-Taking the max over patches (multiple-instance style) asks the *sounding region* to align with the audio, not the
-whole frame, which is what the coarse mask later reads. Vision and audio trunks and heads train; text stays.
+Objective (multiple-instance, as LVS / EZ-VSL): for frame i and audio clip j, score(i, j) = mean of the top_k
+patch similarities <f_p(i), e_a(j)> (dense patch features through the vision head, as MoCA's audio-pixel map uses
+them); symmetric InfoNCE over the batch, temperature tau. Pooling the best few patches asks the *sounding region*
+to align with the audio, not the whole frame, which is what the coarse mask later reads; top_k ~ an object's
+patch count (a synthetic source covers ~4 % of 256 patches) spreads the gradient over the object instead of one
+patch. Vision and audio trunks and heads train; text stays.
+
+Give it a corpus *other than the evaluation data* (`moca.train.proof` synthesises one with another seed), as
+ImageBind never saw AVSBench: on a few dozen videos the contrastive task is solved by memorising each video's
+background, which aligns nothing that transfers.
 """
 
 from __future__ import annotations
@@ -37,8 +43,15 @@ def dense_and_audio(model: torch.nn.Module, image: torch.Tensor, audio: torch.Te
     return dense, emb
 
 
+def multiple_instance_scores(dense: torch.Tensor, audio_emb: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(B_img, N, D) patch features, (B_aud, D) audio embeddings -> (B_img, B_aud): the mean of each image's top_k
+    patch similarities to each audio (top_k = 1 is the max-pooling of LVS / EZ-VSL)."""
+    similarity = torch.einsum("ind,jd->ijn", dense, audio_emb)
+    return similarity.topk(min(top_k, similarity.shape[-1]), dim=-1).values.mean(-1)
+
+
 def pretrain_tiny(data: str | Path, out: str | Path, steps: int = 80, batch_size: int = 16, lr: float = 1e-3,
-                  tau: float = 0.07, seed: int = 0, benchmark: str = "s4") -> str:
+                  tau: float = 0.07, seed: int = 0, benchmark: str = "s4", top_k: int = 4, warmup_steps: int = 0) -> str:
     """Train tiny ImageBind's vision and audio towers on the train split of `data`; write the full state dict to
     `out` (loadable as `model.backbone_weights: {uri: file://..., sha256: ...}`). Returns its sha256."""
     from moca.data.datasets import TrainFrames
@@ -57,6 +70,8 @@ def pretrain_tiny(data: str | Path, out: str | Path, steps: int = 80, batch_size
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    # linear warm-up: a from-scratch transformer under Adam at a high lr otherwise stalls at chance
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
     rng = random.Random(seed)
     for step in progress(range(steps), desc="pretrain tiny ImageBind"):
         # one frame per video in a batch: two frames of one clip share their sound, which would be a false negative
@@ -65,12 +80,13 @@ def pretrain_tiny(data: str | Path, out: str | Path, steps: int = 80, batch_size
             by_video.setdefault(items[i]["video"], i)
         index = list(by_video.values())[:batch_size]
         dense, emb = dense_and_audio(model, images[index], audios[index])
-        logits = torch.einsum("ind,jd->ijn", dense, emb).amax(-1) / tau
+        logits = multiple_instance_scores(dense, emb, top_k) / tau
         target = torch.arange(len(index))
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
         if step % 10 == 0 or step == steps - 1:
             log.info("pretrain step %d: loss %.4f", step, loss.item())
     with atomic_open(out, "wb") as handle:
