@@ -1,6 +1,6 @@
 """Does training help? Coarse-mask mIoU on a test split before training (gates at 0) and after, with a floor.
 
-    python -m moca.train.proof --work DIR [--videos 60] [--steps 60]
+    python -m moca.train.proof --work DIR [--videos 60] [--steps 60] [--pretrain-steps N [--pretrain-videos 200]]
 
 synthesises S4 data, mines pairs with tiny DINO, trains the demo adapters, and prints (and writes
 DIR/run-*/proof.json) the test mIoU of: the coarse mask of the untrained model, of the trained one, and a centre prior.
@@ -14,6 +14,7 @@ import argparse
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ import torch.nn.functional as F
 
 from moca.io import sha256_file, write_json
 from moca.progress import progress
+
+if TYPE_CHECKING:
+    from moca.models import MocaConfig
 
 SATURATED = 10.0
 
@@ -67,6 +71,22 @@ def coarse_miou(model, root: Path, benchmark: str = "s4", split: str = "test", b
     }
 
 
+def _standin_model_config(model: MocaConfig, work: Path, steps: int, videos: int) -> MocaConfig:
+    """`model` with the STAND-IN pre-trained tiny ImageBind as backbone weights, pre-training it on first use on a
+    synthetic corpus disjoint from the evaluation data (another seed), as real ImageBind never saw AVSBench."""
+    from moca.data.synth import SynthConfig, synthesize
+    from moca.models import MocaConfig, WeightsSpec
+    from moca.train.pretrain import pretrain_tiny
+
+    corpus = work / f"pretrain-corpus-{videos}"
+    if not (corpus / "Single-source").is_dir():
+        synthesize(corpus, SynthConfig(benchmark="s4", videos=videos, seed=1, split_fractions=(1.0, 0.0, 0.0)))
+    weights = work / f"imagebind_tiny_standin_{videos}v_{steps}s.pt"
+    # reused when present: the pre-training is deterministic for a given corpus and step count
+    digest = sha256_file(weights) if weights.is_file() else pretrain_tiny(corpus, weights, steps=steps)
+    return MocaConfig(model.backbone, WeightsSpec(weights.resolve().as_uri(), digest), model.adapter)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -75,6 +95,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     parser.add_argument("--pretrain-steps", type=int, default=0,
                         help="first run the STAND-IN tiny ImageBind pre-training (moca.train.pretrain) this long")
+    parser.add_argument("--pretrain-videos", type=int, default=200,
+                        help="size of the separate synthetic corpus (seed 1, all train) the stand-in pre-trains on")
     parser.add_argument("--loss", choices=("margin", "infonce"), default=None, help="override loss.loss")
     parser.add_argument("--lr", type=float, default=None, help="override lr")
     args = parser.parse_args()
@@ -96,16 +118,11 @@ def main() -> None:
     if args.lr:
         cfg.lr = args.lr
     if args.pretrain_steps:
-        from moca.models import MocaConfig, WeightsSpec
-        from moca.train.pretrain import pretrain_tiny
-
-        weights = args.work / f"imagebind_tiny_pretrained_{args.pretrain_steps}.pt"
-        # reused when present: the pre-training is deterministic for a given data set and step count
-        digest = sha256_file(weights) if weights.is_file() else pretrain_tiny(root, weights, steps=args.pretrain_steps)
-        cfg.model = MocaConfig(cfg.model.backbone, WeightsSpec(weights.resolve().as_uri(), digest), cfg.model.adapter)
+        cfg.model = _standin_model_config(cfg.model, args.work, args.pretrain_steps, args.pretrain_videos)
     torch.manual_seed(cfg.seed)
     before = coarse_miou(MocaModel(cfg.model), root)
-    run = args.work / f"run-{cfg.loss.loss}-lr{cfg.lr:g}-{'pretrained' if args.pretrain_steps else 'random'}"
+    backbone = f"standin{args.pretrain_steps}" if args.pretrain_steps else "random"
+    run = args.work / f"run-{cfg.loss.loss}-lr{cfg.lr:g}-{backbone}"
     result = run_training(cfg, args.work / "pairs" / "pairs.parquet", run, resume=True, data_root=root)
     trained = MocaModel(cfg.model)
     trained.load_adapter_state_dict(torch.load(run / "adapters.pt", weights_only=True))
