@@ -31,7 +31,7 @@ def train_command(
 def pretrain_tiny_command(
     data: Path = typer.Option(..., "--data", help="Synthetic AVSBench root (train split is used)."),
     out: Path = typer.Option(..., "--out", help="File for the pre-trained tiny ImageBind state dict."),
-    steps: int = typer.Option(80, "--steps", min=1),
+    steps: int = typer.Option(300, "--steps", min=1),
     batch_size: int = typer.Option(16, "--batch-size", min=2),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
