@@ -7,6 +7,7 @@ store never see one; `s3_env` and `tmp_tracking` apply it to one test through mo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,6 +45,34 @@ def wait_http(url: str, timeout_s: float, process: subprocess.Popen | None = Non
         except OSError:
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], health_path: str, env: dict[str, str], log_path: Path,
+                   timeout_s: float) -> Iterator[str]:
+    """Run a server (its `command` holds a `{port}` placeholder) on a free loopback port in its own process group
+    until the block ends; yields its base URL once `health_path` answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([part.format(port=port) for part in command], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_http(url + health_path, timeout_s, process)
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def start_server():
+    """`server_process` for tests in other folders (conftest modules are not importable by name)."""
+    return server_process
 
 
 @dataclass
@@ -129,27 +158,14 @@ def mlflow_server(s3_server: MotoS3, tmp_path_factory: pytest.TempPathFactory) -
     """A real `mlflow server` (SQLite backend, artifacts proxied to the moto S3 server). Takes ~20 s to start."""
     root = tmp_path_factory.mktemp("mlflow-server")
     bucket = s3_server.create_bucket("mlflow-artifacts")
-    port = free_port()
     env = {**os.environ, **s3_server.env}
     command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination", f"s3://{bucket}/artifacts",
     ]
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed after the process ends
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", 120, process)
+    with server_process(command, "/health", env, root / "server.log", 120) as url:
         yield MlflowServer(url=url, artifact_bucket=bucket, env={**s3_server.env, "MLFLOW_TRACKING_URI": url})
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")

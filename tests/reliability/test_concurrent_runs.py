@@ -29,6 +29,8 @@ def test_two_local_runs_at_once_keep_their_own_outputs_and_data(s4_small: Path, 
                                                                  tmp_tracking: str) -> None:
     from mlflow import MlflowClient
 
+    from moca.tracking.runs import configure
+
     from moca.data.synth import SynthConfig, synthesize
 
     sources = {"a": s4_small, "b": synthesize(tmp_path / "data-b", SynthConfig(benchmark="s4", videos=12, seed=1))}
@@ -56,6 +58,9 @@ def test_two_local_runs_at_once_keep_their_own_outputs_and_data(s4_small: Path, 
         versions[version] = promotion["version"]
         assert read_json(run / "evaluate" / "scores" / "evaluation.json")["split"] == "test"
     assert set(versions) == {sha256_tree(source) for source in sources.values()}  # each resolved its own data
+    # configure() re-reads this test's store: an earlier test in this process may have pointed mlflow's global
+    # tracking and registry URIs at its own.
+    configure()
     registered = MlflowClient().search_model_versions("name='moca'")
     assert sorted(str(v.version) for v in registered) == ["1", "2"]
     assert {v.tags["data_version"] for v in registered} == set(versions)
