@@ -52,6 +52,16 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def coerce(cls: type[C], value: Any, where: str) -> C:
+    """`value` as a `cls`: itself, built from a mapping (a YAML section: unknown keys are errors), or the
+    defaults when None."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    return from_dict(cls, dict(value), where)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 

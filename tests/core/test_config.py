@@ -39,3 +39,14 @@ def test_yaml_errors_name_the_file(tmp_path):
 def test_config_hash_is_stable_and_sensitive():
     assert config_hash(Outer()) == config_hash(Outer())
     assert config_hash(Outer()) != config_hash(Outer(lr=2e-4))
+
+
+def test_coerce_accepts_none_an_instance_or_a_mapping():
+    from moca.config import coerce
+
+    assert coerce(Inner, None, "x") == Inner()
+    inner = Inner(width=1)
+    assert coerce(Inner, inner, "x") is inner
+    assert coerce(Inner, {"width": 3}, "x") == Inner(width=3)
+    with pytest.raises(ConfigError, match=r"sam.weights: unknown key\(s\) \['url'\]"):
+        coerce(Inner, {"url": "s3://x"}, "sam.weights")

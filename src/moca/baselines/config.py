@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moca.config import from_dict
+from moca.config import coerce
 from moca.data.audio import AudioConfig
 from moca.errors import ConfigError
 from moca.infer.config import SamConfig
@@ -41,9 +41,10 @@ class BaselineConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.imagebind_weights, Mapping):
-            object.__setattr__(self, "imagebind_weights", WeightsSpec(**self.imagebind_weights))
+            object.__setattr__(self, "imagebind_weights",
+                               coerce(WeightsSpec, self.imagebind_weights, "baseline.imagebind_weights"))
         if isinstance(self.sam, Mapping):
-            object.__setattr__(self, "sam", from_dict(SamConfig, dict(self.sam), where="baseline.sam"))
+            object.__setattr__(self, "sam", coerce(SamConfig, self.sam, "baseline.sam"))
         if self.blur_kernel < 1 or self.blur_kernel % 2 == 0:
             raise ConfigError(f"baseline.blur_kernel must be odd and positive, got {self.blur_kernel}")
         for name in ("centre_fraction", "image_box_ratio", "keep_probability", "box_confidence",
@@ -53,11 +54,7 @@ class BaselineConfig:
 
 
 def baseline_config(value: BaselineConfig | Mapping[str, Any] | None) -> BaselineConfig:
-    if value is None:
-        return BaselineConfig()
-    if isinstance(value, BaselineConfig):
-        return value
-    return from_dict(BaselineConfig, dict(value), where="baseline")
+    return coerce(BaselineConfig, value, "baseline")
 
 
 def load_plugin(spec: str, what: str) -> Any:

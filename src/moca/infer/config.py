@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moca.config import from_dict
+from moca.config import coerce
 from moca.data.audio import AudioConfig
 from moca.errors import ConfigError
 from moca.models import WeightsSpec
@@ -29,10 +29,7 @@ class SamConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, Mapping):  # from YAML: {uri: ..., sha256: ...}
-            try:
-                object.__setattr__(self, "weights", WeightsSpec(**self.weights))
-            except TypeError as exc:
-                raise ConfigError(f"sam.weights: expected keys uri, sha256 ({exc})") from exc
+            object.__setattr__(self, "weights", coerce(WeightsSpec, self.weights, "sam.weights"))
 
 
 @dataclass(frozen=True)
@@ -64,15 +61,11 @@ class InferConfig:
         if self.logit <= 0:
             raise ConfigError(f"infer.logit must be positive, got {self.logit!r}")
         if isinstance(self.sam, Mapping):
-            object.__setattr__(self, "sam", from_dict(SamConfig, dict(self.sam), where="infer.sam"))
+            object.__setattr__(self, "sam", coerce(SamConfig, self.sam, "infer.sam"))
         if isinstance(self.audio, Mapping):
-            object.__setattr__(self, "audio", from_dict(AudioConfig, dict(self.audio), where="infer.audio"))
+            object.__setattr__(self, "audio", coerce(AudioConfig, self.audio, "infer.audio"))
 
 
 def infer_config(value: InferConfig | Mapping[str, Any] | None) -> InferConfig:
     """An InferConfig from a config object, a mapping (YAML section, pipeline config) or None (defaults)."""
-    if value is None:
-        return InferConfig()
-    if isinstance(value, InferConfig):
-        return value
-    return from_dict(InferConfig, dict(value), where="infer")
+    return coerce(InferConfig, value, "infer")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moca.config import coerce
 from moca.errors import ConfigError, WeightsError
 from moca.models.adaav import AdaAV, AdaAVConfig
 from moca.models.imagebind import AUDIO, AUDIO_SHAPE, IMAGE_SIZE, VISION
@@ -39,10 +40,8 @@ class MocaConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone_weights, Mapping):  # from YAML: {uri: ..., sha256: ...}
-            try:
-                object.__setattr__(self, "backbone_weights", WeightsSpec(**self.backbone_weights))
-            except TypeError as exc:
-                raise ConfigError(f"model.backbone_weights: expected keys uri, sha256 ({exc})") from exc
+            object.__setattr__(self, "backbone_weights",
+                               coerce(WeightsSpec, self.backbone_weights, "model.backbone_weights"))
         if get_entry(self.backbone).family != "imagebind":
             raise ConfigError(f"model.backbone must be an ImageBind model, got {self.backbone!r}")
 
