@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from moca.io import sha256_file, write_json
 from moca.progress import progress
@@ -30,22 +29,20 @@ SATURATED = 10.0
 
 
 def coarse_logits(dense: torch.Tensor, audio_emb: torch.Tensor, size: int = 224) -> torch.Tensor:
-    """(B, h, w, D), (B, D) -> (B, size, size) logits of the thresholded, min-max normalised audio-pixel map."""
+    """(B, h, w, D), (B, D) -> (B, size, size) logits of the thresholded, min-max normalised audio-pixel map,
+    built exactly as `moca infer` builds its coarse masks."""
+    from moca.infer.maps import normalise_map, threshold_mask, upsample
     from moca.models import audio_pixel_map
 
-    heat = audio_pixel_map(dense, audio_emb)
-    low = heat.flatten(1).amin(1)[:, None, None]
-    high = heat.flatten(1).amax(1)[:, None, None]
-    heat = (heat - low) / (high - low).clamp_min(1e-12)
-    heat = F.interpolate(heat[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-    return torch.where(heat >= 0.5, SATURATED, -SATURATED)
+    heat = upsample(normalise_map(audio_pixel_map(dense, audio_emb)), (size, size))
+    return torch.where(threshold_mask(heat, 0.5), SATURATED, -SATURATED)
 
 
 def centre_prior_logits(size: int = 224) -> torch.Tensor:
-    """The floor every report shows: the central square of half the frame side is foreground."""
-    logits = torch.full((size, size), -SATURATED)
-    logits[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = SATURATED
-    return logits
+    """The centre-prior floor of `moca baseline centre` (a centred disc on a quarter of the frame), as logits."""
+    from moca.baselines.floors import centre_prior
+
+    return torch.where(torch.from_numpy(centre_prior((size, size))), SATURATED, -SATURATED)
 
 
 @torch.no_grad()
