@@ -145,7 +145,7 @@ def train(
     ctx = ctx or D.DistContext()
     tracker = tracker if (tracker is not None and ctx.is_main) else NullTracker()
     out = Path(out)
-    micro = cfg.micro_batch(ctx.world_size)
+    cfg.micro_batch(ctx.world_size)  # fails early when the global batch does not split over ranks x accumulation
     steps_per_epoch = len(dataset) // cfg.batch_size
     if steps_per_epoch == 0:
         raise DataError(out, f"{len(dataset)} anchors cannot fill one batch of {cfg.batch_size}; lower batch_size")
