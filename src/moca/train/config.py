@@ -42,12 +42,6 @@ class LoopConfig:
     device: str = "auto"  # auto | cpu | cuda
 
     def __post_init__(self) -> None:
-        # YAML reads "1e-4" (no dot) as a string; accept it rather than fail deep inside the optimiser.
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
-            try:
-                setattr(self, name, float(getattr(self, name)))
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{name}: {getattr(self, name)!r} is not a number") from exc
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule: {self.schedule!r} is not one of cosine, constant")
         for name in ("batch_size", "grad_accum", "epochs", "checkpoint_every", "keep_last", "log_every"):

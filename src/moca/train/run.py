@@ -56,7 +56,7 @@ RUNTIME_FIELDS = ("num_workers", "log_every", "tracking", "experiment", "cache_p
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return from_dict(TrainConfig, load_yaml(path), where=str(path))
+    return from_dict(TrainConfig, load_yaml(path), where=f"{path}:")
 
 
 def resume_hash(cfg: TrainConfig) -> str:
