@@ -37,7 +37,8 @@ class LoopConfig:
     experiment: str = "moca-train"
     # data loading and the frozen-prefix cache
     num_workers: int = 0
-    cache_prefix: bool = True  # compute the frozen trunk before the first adapter once per frame (exact: no augmentation)
+    # compute the frozen trunk before the first adapter once per frame (exact: no augmentation)
+    cache_prefix: bool = True
     cache_dir: str = ""  # "" = keep the cache in memory; a folder = tensor files there, reused across runs
     device: str = "auto"  # auto | cpu | cuda
 
@@ -60,6 +61,7 @@ class LoopConfig:
         parts = world_size * self.grad_accum
         if self.batch_size % parts:
             raise ConfigError(
-                f"batch_size {self.batch_size} is not divisible by world_size {world_size} x grad_accum {self.grad_accum}"
+                f"batch_size {self.batch_size} is not divisible by world_size {world_size} x grad_accum "
+                f"{self.grad_accum}"
             )
         return self.batch_size // parts

@@ -108,7 +108,8 @@ def run_training(cfg: TrainConfig, pairs: str | Path, out: str | Path, resume: b
         raise DataError(root, "data root not found (set data.root in the config or pass --data)")
     check_benchmark(cfg.data.benchmark)
     if list_checkpoints(out / "checkpoints") and not resume:
-        raise ConfigError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or use a new --out")
+        raise ConfigError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or use a new "
+                          "--out")
     ctx = D.init_distributed(cfg.device)
     digest = resume_hash(cfg)
     if ctx.is_main:
