@@ -183,3 +183,24 @@ def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
     assert version == "3" and reference["frames"] == 40
     with pytest.raises(ConfigError, match="tracked pipeline run"):
         register.run({}, Inputs(upstream=upstream), tmp_path / "untracked")
+
+
+def test_a_tracked_cli_run_nests_its_step_and_a_rerun_is_skipped(s4_source, tmp_path, tmp_tracking, capsys):
+    """`moca evaluate --track`: the command's own MLflow run with the evaluate step nested under it; the same
+    command again reuses the step folder (the CLI gets the runner's skip-on-rerun)."""
+    import mlflow
+
+    from moca.cli import _register_all, run
+
+    _register_all()
+    predictions = write_predictions(s4_source, tmp_path / "pred")
+    args = ["evaluate", "--pred", str(predictions), "--data", str(s4_source), "--benchmark", "s4",
+            "--out", str(tmp_path / "scores"), "--track"]
+    assert run(args) == 0
+    assert read_json(tmp_path / "scores" / MANIFEST)["step"] == "evaluate"
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    (parent,) = [r for r in runs if r.data.tags.get("moca.kind") == "cli"]
+    (child,) = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.run_name == "moca evaluate" and parent.info.status == "FINISHED"
+    assert child.info.run_name == "evaluate" and child.data.metrics["test.miou"] == pytest.approx(1.0)
+    assert run(args[:-1]) == 0 and "unchanged since its last run; reused" in capsys.readouterr().out

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from moca.cli._steps import SetOption
+
 DATA = Path("data")
 DVC_FILE = Path("data.dvc")
 DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
@@ -74,6 +76,7 @@ def demo_command(
     seed: int = typer.Option(0, "--seed", help="Synthetic data seed: a new seed is a new data version."),
     videos: int = typer.Option(24, "--videos", min=6, help="Synthetic S4 videos (split 70/15/15 %)."),
     config: Path = typer.Option(DEMO_CONFIG, "--config", help="Pipeline config."),
+    sets: list[str] = SetOption,
 ) -> None:
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
     from moca.steps.kubeflow import run_local
@@ -91,7 +94,7 @@ def demo_command(
                f"version {version} pushed to the DVC remote ({note})")
     before = champion("moca")
     pipeline_started = time.perf_counter()
-    run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}")
+    run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}", overrides=sets)
     pipeline_s = time.perf_counter() - pipeline_started
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
