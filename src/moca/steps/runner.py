@@ -35,6 +35,7 @@ from typing import Any
 from moca.config import changed_keys, coerce, config_hash, flatten, plain
 from moca.errors import ConfigError, DataError
 from moca.io import read_json, sha256_file, write_json
+from moca.tracking.runs import git_sha
 
 log = logging.getLogger("moca.steps")
 MANIFEST = "manifest.json"
@@ -144,8 +145,6 @@ def execute(spec: Step, config: Any, inputs: Inputs, out: Path) -> StepResult:
     digests = {**({"data": inputs.version()} if inputs.data is not None else {}),
                **{role: digest(inputs.upstream[role]) for role in spec.reads if inputs.upstream.get(role)},
                **(spec.key_inputs(config, inputs) if spec.key_inputs else {})}  # fmt: skip
-    from moca.tracking.runs import git_sha
-
     key = {"step": spec.name, "inputs": dict(sorted(digests.items())), "config_hash": config_hash(settings),
            "git_sha": git_sha()}  # fmt: skip
     if worker_rank():
@@ -158,14 +157,25 @@ def execute(spec: Step, config: Any, inputs: Inputs, out: Path) -> StepResult:
     return result
 
 
-def _run_as_worker(spec: Step, config: Any, inputs: Inputs, out: Path, key: dict[str, Any],
-                   settings: dict[str, Any]) -> StepResult:
-    """Rank > 0: reach rank 0's decision from the same (read-only) folder state, then run the body with it."""
+def _decide(spec: Step, out: Path, key: dict[str, Any], settings: dict[str, Any]) -> tuple[str, Any]:
+    """What a run into `out` does, from the folder as it is: ("reuse", earlier manifest), ("continue", None) an
+    attempt of a kept step made with the same settings (other settings raise), or ("redo", whether `out` holds
+    an earlier output of this step)."""
     if (earlier := _reusable(out, key)) is not None:
-        return StepResult(spec.name, out, earlier, skipped=True)
+        return "reuse", earlier
     attempt = _attempt(out, spec.name)
     if attempt is not None and spec.keep:
         _refuse_other_settings(spec, out, attempt, key["inputs"], settings)
+        return "continue", None
+    return "redo", attempt is not None
+
+
+def _run_as_worker(spec: Step, config: Any, inputs: Inputs, out: Path, key: dict[str, Any],
+                   settings: dict[str, Any]) -> StepResult:
+    """Rank > 0: reach rank 0's decision from the same (read-only) folder state, then run the body with it."""
+    action, earlier = _decide(spec, out, key, settings)
+    if action == "reuse":
+        return StepResult(spec.name, out, earlier, skipped=True)
     produced = dict(spec.body(config, inputs, out))
     return StepResult(spec.name, out, {**key, "metrics": produced.get("metrics", {}),
                                        "info": produced.get("info", {})}, skipped=False)
@@ -173,17 +183,15 @@ def _run_as_worker(spec: Step, config: Any, inputs: Inputs, out: Path, key: dict
 
 def _run_or_reuse(spec: Step, config: Any, inputs: Inputs, out: Path, key: dict[str, Any],
                   settings: dict[str, Any], full: dict[str, Any]) -> StepResult:
-    digests = key["inputs"]
-    if (earlier := _reusable(out, key)) is not None:
+    action, detail = _decide(spec, out, key, settings)
+    if action == "reuse":
         log.info("%s: inputs, config and code unchanged; reusing %s", spec.name, out)
-        return StepResult(spec.name, out, earlier, skipped=True)
-    attempt = _attempt(out, spec.name)
-    if attempt is not None and spec.keep:
-        _refuse_other_settings(spec, out, attempt, digests, settings)
+        return StepResult(spec.name, out, detail, skipped=True)
+    if action == "continue":
         log.info("%s: continuing the attempt in %s (same inputs and settings)", spec.name, out)
         (out / MANIFEST).unlink(missing_ok=True)  # a manifest is only ever the record of the attempt that wrote it
         return _run_body(spec, config, inputs, out, key, settings, full)
-    with _previous_kept_until_success(out, attempt is not None):
+    with _previous_kept_until_success(out, used=detail):
         return _run_body(spec, config, inputs, out, key, settings, full)
 
 
