@@ -1,4 +1,4 @@
-"""What kfp.local costs: the same pipeline config run as plain step calls in one process, then through kfp.local.
+"""What kfp.local costs: the same pipeline config run in one process (moca.steps.inprocess), then through kfp.local.
 
     python benchmarks/bench_pipeline.py [--videos 12] [--max-steps 2]
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,13 +43,10 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sys.path.insert(0, str(REPO))
-    os.chdir(REPO)
     from moca.data.synth import SynthConfig, synthesize
     from moca.steps.config import load_pipeline_config
+    from moca.steps.inprocess import run_pipeline
     from moca.steps.kubeflow import run_local
-    from moca.steps.sequence import run_all
-    from moca.tracking.runs import git_sha
 
     with tempfile.TemporaryDirectory(prefix="moca-bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -59,13 +55,13 @@ def main() -> None:
 
         _fresh_store(work / "direct-store")
         started = time.perf_counter()
-        done = run_all(load_pipeline_config(config_path), work / "direct", "", "bench-direct", git_sha())
+        done = run_pipeline(load_pipeline_config(config_path), work / "direct", "bench-direct")
         direct_s = time.perf_counter() - started
         step_s = {name: result.manifest["timings_s"]["total"] for name, result in done.items()}
 
         _fresh_store(work / "kfp-store")
         started = time.perf_counter()
-        run_local(config_path, work / "kfp", run_name="bench-kfp", root=REPO)
+        run_local(config_path, work / "kfp", run_name="bench-kfp")
         kfp_s = time.perf_counter() - started
 
     tasks = 9  # start-run, ingest, validate, mine-pairs, train, infer, evaluate, register + the gate's evaluation

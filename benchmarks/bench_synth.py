@@ -70,7 +70,7 @@ def floors(root: Path, cfg: SynthConfig, split: str = "test", draws: int = 20) -
     random_runs = []
     for _ in range(draws):
         picks = [rng.integers(len(plans[v.name].objects)) for v in videos]
-        random_runs.append(score(lambda i: owners[i] == picks[i]))
+        random_runs.append(score(lambda i, picks=picks: owners[i] == picks[i]))
     results["look-only: one random object"] = tuple(np.mean(random_runs, axis=0))  # type: ignore[assignment]
     results["ground truth (listening oracle)"] = score(lambda i: gts[i] > 0)
     return results

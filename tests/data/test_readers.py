@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from avs_files import save_png, square_mask
 from PIL import Image
 
 from moca.data.layout import list_videos
@@ -12,9 +13,6 @@ from moca.data.palette import AVSS_CLASSES, avss_palette
 from moca.data.readers import iter_frames, read_frame_mask, read_image, read_mask, read_wav
 from moca.errors import DataError
 from moca.io import sha256_tree
-
-from avs_files import save_png, square_mask
-
 
 # ------------------------------------------------------------------------------------------------ good input
 

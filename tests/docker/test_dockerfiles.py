@@ -73,6 +73,7 @@ def test_base_image_parser_substitutes_args_and_skips_stages():
 
 
 def test_dockerignore_keeps_the_context_to_the_package():
-    lines = [l for l in (REPO / ".dockerignore").read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "deny everything first, then allow what the images copy"
-    assert {l for l in lines if l.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/", "!pipelines/", "!components/", "!configs/"}
+    assert {line for line in lines if line.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/", "!pipelines/",
+                                                               "!components/", "!configs/"}

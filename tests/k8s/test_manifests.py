@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-
-from k8s_checks import K8S, REPO, name_of, pod_specs, policy_problems, schema_problems
 from conftest import OVERLAYS
+from k8s_checks import K8S, REPO, name_of, pod_specs, policy_problems, schema_problems
 
 
 def _all(rendered):
@@ -108,7 +107,8 @@ def test_only_pipeline_pods_reach_the_store_and_mlflow(rendered):
     policies = {o["metadata"]["name"]: o["spec"] for o in rendered["gpu"] if o["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     pipeline_label = {"moca.io/pipeline-access": "true"}
-    for name, target in (("pipeline-pods-to-object-store", "moca-object-store"), ("pipeline-pods-to-mlflow", "moca-mlflow")):
+    for name, target in (("pipeline-pods-to-object-store", "moca-object-store"),
+                         ("pipeline-pods-to-mlflow", "moca-mlflow")):
         policy = policies[name]
         assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": target}
         [rule] = policy["ingress"]

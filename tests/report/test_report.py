@@ -71,11 +71,11 @@ def test_report_numbers_equal_moca_evaluate(runs: dict[str, Path], s4_data: Path
     table = json.loads((out / "report.json").read_text())
     rows = {r["name"]: r for r in table["rows"]}
     for name, folder in runs.items():
-        scores = tmp_path / f"{name}.json"
+        scores = tmp_path / f"scores-{name}"
         result = CliRunner().invoke(app, ["evaluate", "--pred", str(folder), "--data", str(s4_data),
-                                          "--benchmark", "s4", "--split", "test", "--out", str(scores)])
+                                          "--benchmark", "s4", "--set", "evaluate.split=test", "--out", str(scores)])
         assert result.exit_code == 0, result.output
-        expected = json.loads(scores.read_text())
+        expected = json.loads((scores / "evaluation.json").read_text())
         assert rows[name]["scores"]["s4"]["miou"] == expected["miou"]
         assert rows[name]["scores"]["s4"]["fscore"] == expected["fscore"]
         assert table["per_category_s4"][name] == expected["per_category"]

@@ -152,11 +152,13 @@ def test_cli_exit_codes(monkeypatch, capsys, datasets: dict[str, Path], s4_copy:
                       str(tmp_path / "ok"))  # fmt: skip
     assert code == 0 and "PASSED" in out
     name = _corrupt_frame(s4_copy).split(":")[0]
-    code, out = _moca(monkeypatch, capsys, "--data", str(s4_copy), "--benchmark", "s4", "--report", str(tmp_path / "bad"))
+    code, out = _moca(monkeypatch, capsys, "--data", str(s4_copy), "--benchmark", "s4", "--report",
+                      str(tmp_path / "bad"))
     assert code == 1 and "FAILED" in out and name in out
 
 
-def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:
+def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path,
+                                                        tmp_path: Path) -> None:
     report = tmp_path / "report"
     assert validate_dataset(datasets["s4"], "s4", report).passed
     _escaping_path(s4_copy)

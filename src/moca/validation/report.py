@@ -40,7 +40,8 @@ class ValidationResult:
     def raise_if_failed(self) -> None:
         """For gates (the pipeline's validate step): stop with ValidationFailed naming the report."""
         if not self.passed:
-            shown = "; ".join(self.failures[:3]) + (f" (+{len(self.failures) - 3} more)" if len(self.failures) > 3 else "")
+            more = f" (+{len(self.failures) - 3} more)" if len(self.failures) > 3 else ""
+            shown = "; ".join(self.failures[:3]) + more
             raise ValidationFailed(f"data failed validation, see {self.summary}: {shown}")
 
 

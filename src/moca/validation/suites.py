@@ -83,10 +83,12 @@ def _frame_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
         E.ExpectColumnValuesToBeInSet(column="mode", value_set=["RGB"]),
         E.ExpectColumnValuesToBeInSet(column="mask_present", value_set=[True], row_condition=_is("mask_expected", True),
                                       meta={"why": "every annotated frame has its mask"}),  # fmt: skip
-        E.ExpectColumnValuesToBeInSet(column="mask_readable", value_set=[True], row_condition=_is("mask_present", True)),
+        E.ExpectColumnValuesToBeInSet(column="mask_readable", value_set=[True],
+                                      row_condition=_is("mask_present", True)),
         E.ExpectColumnValuesToBeInSet(column="mask_stray", value_set=[False], row_condition=_is("mask_readable", True),
                                       meta={"why": "binary {0,255} (S4), palette 0/1 (MS3), AVSS palette colours"}),
-        E.ExpectColumnValuesToBeInSet(column="mask_size_ok", value_set=[True], row_condition=_is("mask_readable", True)),
+        E.ExpectColumnValuesToBeInSet(column="mask_size_ok", value_set=[True],
+                                      row_condition=_is("mask_readable", True)),
     ]  # fmt: skip
     if benchmark != "avss":  # AVSS frames come in their own sizes and are resized at evaluation
         side = config.image_size
@@ -101,7 +103,8 @@ def _video_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
     out = [
         E.ExpectColumnValuesToBeUnique(column="video"),
         E.ExpectColumnValuesToBeNull(column="audio_problem", meta={"why": "every wav exists, decodes, is complete"}),
-        E.ExpectColumnValuesToBeBetween(column="sample_rate", min_value=config.sample_rate, max_value=config.sample_rate),
+        E.ExpectColumnValuesToBeBetween(column="sample_rate", min_value=config.sample_rate,
+                                        max_value=config.sample_rate),
     ]  # fmt: skip
     # Frames per clip (and so seconds of audio) depend on the AVSS subset; S4/MS3 clips are all 5 frames.
     groups = [(n, _is("category", label)) for label, n in AVSS_SUBSETS.items()] if benchmark == "avss" \
