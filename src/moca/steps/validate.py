@@ -63,7 +63,7 @@ def validate(data: str | Path, out: str | Path, benchmark: str, data_version: st
     inputs = {"data": data_version, "champion": champion[0] if champion else ""}
 
     def body(folder: Path) -> dict:
-        result = validate_dataset(data, benchmark, folder / REPORT, config=config)
+        result = validate_dataset(data, benchmark, folder / REPORT, config=config, data_version=data_version)
         drift_info = _drift(result.stats, champion, drift, folder)
         drift_md = (folder / "drift.md").read_text(encoding="utf-8") if (folder / "drift.md").is_file() else None
         atomic_write_text(folder / PAGE, render_page(read_json(result.json), drift_md))
