@@ -103,3 +103,16 @@ def test_decode_reports_values_without_raising() -> None:
     assert mask.kind == "grey" and mask.stray == (128,)
     assert mask.histogram == {0: 224 * 224 - FOREGROUND - 1, 128: 1, 255: FOREGROUND}
     assert mask.foreground.sum() == FOREGROUND + 1  # non-zero is foreground; the caller decides to refuse it
+
+
+def test_evaluate_refuses_a_stray_ms3_value_instead_of_counting_it_as_foreground(ms3_root: Path) -> None:
+    """Issue 13: `moca evaluate` read MS3 masks as `index != 0`, so a stray 128 silently became foreground."""
+    from moca.data.layout import list_videos
+    from moca.evaluate import ground_truth
+
+    (video,) = list_videos(ms3_root, "ms3")
+    frame = video.frames[0]
+    assert ground_truth(frame, "ms3").sum() == FOREGROUND
+    _with_pixel(Image.open(frame.mask), 128).save(frame.mask)
+    with pytest.raises(DataError, match=r"palette mask values outside \[0, 255\] or \[0, 1\]: \[128\]"):
+        ground_truth(frame, "ms3")
