@@ -55,8 +55,10 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        return cls(attempts=int(os.environ.get("MOCA_STORAGE_ATTEMPTS", cls.attempts)),
-                   mode=os.environ.get("MOCA_S3_RETRY_MODE", cls.mode))  # fmt: skip
+        attempts = os.environ.get("MOCA_STORAGE_ATTEMPTS", str(cls.attempts))
+        if not attempts.strip().isdigit():
+            raise StorageError(f"MOCA_STORAGE_ATTEMPTS={attempts!r}: expected a whole number of attempts")
+        return cls(attempts=int(attempts), mode=os.environ.get("MOCA_S3_RETRY_MODE", cls.mode))
 
 
 # --- URI parsing and policy -----------------------------------------------------------------------------------
@@ -193,8 +195,8 @@ def _log_retries(client: Any, policy: RetryPolicy) -> None:
         if conditions.is_retryable(context):
             error = context.caught_exception or (context.parsed_response or {}).get("Error", {}).get("Code") or \
                 f"HTTP {context.http_response.status_code}"  # fmt: skip
-            log.warning("S3 %s: attempt %d/%d failed (%s); retrying in botocore's %s mode", context.operation_model.name,
-                        context.attempt_number, policy.attempts, error, policy.mode)  # fmt: skip
+            log.warning("S3 %s: attempt %d/%d failed (%s); retrying in botocore's %s mode",
+                        context.operation_model.name, context.attempt_number, policy.attempts, error, policy.mode)
         return None  # never decides: botocore's own handler returns the delay
 
     client.meta.events.register_last("needs-retry.s3", observe)

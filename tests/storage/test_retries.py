@@ -23,6 +23,9 @@ def test_client_uses_botocore_retry_modes(s3_env, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MOCA_S3_RETRY_MODE", "forever")
     with pytest.raises(StorageError, match="MOCA_S3_RETRY_MODE"):
         storage.s3_client()
+    monkeypatch.setenv("MOCA_STORAGE_ATTEMPTS", "lots")
+    with pytest.raises(StorageError, match="MOCA_STORAGE_ATTEMPTS='lots': expected a whole number"):
+        storage.s3_client()
 
 
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
