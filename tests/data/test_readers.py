@@ -111,7 +111,7 @@ def test_s4_mask_with_stray_values(s4_root: Path) -> None:
 def test_s4_mask_in_colour(tmp_path: Path) -> None:
     path = tmp_path / "m.png"
     save_png(path, np.stack([square_mask(), np.zeros((224, 224), np.uint8), square_mask()], axis=2))
-    _bad(tmp_path, lambda: read_mask(path, "s4"), path, "not greyscale")
+    _bad(tmp_path, lambda: read_mask(path, "s4"), path, "binary mask in colour")
 
 
 def test_unknown_avss_colour(avss_root: Path) -> None:

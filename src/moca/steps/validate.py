@@ -82,11 +82,12 @@ def run(config: ValidateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     """Validate `inputs.data`: Data Docs, summary.txt, validation.json, stats.json, report.html, drift files."""
     from moca.validation.report import validate_dataset
 
-    result = validate_dataset(inputs.dataset(), inputs.benchmark, folder, config=config)
+    result = validate_dataset(inputs.dataset(), inputs.benchmark, folder, config=config,
+                              data_version=inputs.version())
     drift_info = _drift(result.stats, _champion(inputs), config.drift, folder)
     drift_md = (folder / "drift.md").read_text(encoding="utf-8") if (folder / "drift.md").is_file() else None
     atomic_write_text(folder / PAGE, render_page(read_json(result.json), drift_md))
-    artifacts = [n for n in ("data_docs", SUMMARY, "validation.json", PAGE, "drift.json", "drift.md")
+    artifacts = [n for n in ("data_docs", "gx", SUMMARY, "validation.json", PAGE, "drift.json", "drift.md")
                  if (folder / n).exists()]  # fmt: skip
     return {"metrics": {"passed": result.passed, "failures": len(result.failures),
                         "drift_flagged": len(drift_info.get("drift_flagged", []))},
