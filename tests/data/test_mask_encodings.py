@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from avs_files import square_mask
 from PIL import Image
 
 from moca.data.palette import avss_palette
 from moca.data.readers import decode_binary_mask, read_binary_mask, read_mask
 from moca.errors import DataError
 from moca.validation.inspect import inspect_mask
-
-from avs_files import square_mask
 
 FOREGROUND = 50 * 60  # pixels of square_mask()
 

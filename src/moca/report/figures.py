@@ -10,10 +10,9 @@ The bar plot is horizontal so that run names of any length stay readable; bars a
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
-
-import textwrap
 
 import numpy as np
 from PIL import Image
