@@ -7,7 +7,8 @@ machine one thread beat two in every A/B: issue 14). So the count comes, in this
   2. the cgroup CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us / cpu.cfs_period_us`, the tightest along the
      process's cgroup path), rounded down,
   3. the CPUs the process may run on (`os.sched_getaffinity`), else `os.cpu_count()`,
-taking the smallest of 2 and 3, and at least 1.
+taking the smallest of 2 and 3. Under torchrun, the `LOCAL_WORLD_SIZE` processes of one node share those CPUs, so
+each takes its share. At least 1 always.
 
 `configure_threads()` exports the count to the OpenMP/BLAS variables (for torch, numpy and faiss imported later,
 and for child processes) and, where torch is already imported, calls `torch.set_num_threads` directly. It never
@@ -28,7 +29,7 @@ from moca.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "MOCA_NUM_THREADS"
+ENV_VAR = "MOCA_NUM_THREADS"  # the CPUs this container (or machine) gives moca, shared by torchrun's local ranks
 # Read by OpenMP (torch's intra-op pool, faiss), MKL, OpenBLAS (numpy) and numexpr when they initialise.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -116,6 +117,15 @@ def choose_threads(
     environ: Mapping[str, str] = os.environ, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP
 ) -> ThreadChoice:
     """The thread count and why (see the module doc for the order); a bad `MOCA_NUM_THREADS` is a ConfigError."""
+    cpus = _container_cpus(environ, root, proc_cgroup)
+    local_ranks = environ.get("LOCAL_WORLD_SIZE", "1")
+    if local_ranks.isdigit() and int(local_ranks) > 1:
+        share = max(1, cpus.threads // int(local_ranks))
+        return ThreadChoice(share, f"{cpus.reason}, shared by LOCAL_WORLD_SIZE={local_ranks} processes")
+    return cpus
+
+
+def _container_cpus(environ: Mapping[str, str], root: Path, proc_cgroup: Path) -> ThreadChoice:
     explicit = environ.get(ENV_VAR, "").strip()
     if explicit:
         try:
@@ -135,15 +145,16 @@ def choose_threads(
 def configure_threads(
     environ: MutableMapping[str, str] = os.environ, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP
 ) -> int:
-    """Choose the thread count, export it to `environ` (OpenMP/BLAS variables, and `MOCA_NUM_THREADS` so child
-    processes agree), apply it to torch and faiss where they are already imported, log it, and return it.
+    """Choose the thread count, export it to `environ` (the OpenMP/BLAS variables; `MOCA_NUM_THREADS` is left as it
+    is, so a child process derives the same count), apply it to torch and faiss where they are already imported,
+    log it, and return it.
 
     Call it first thing in every entry point (before heavy imports, so BLAS libraries read the variables).
     Calling it again is harmless: torch's inter-op pool, which can only be sized before it first runs, is sized
     once and left alone afterwards.
     """
     choice = choose_threads(environ, root, proc_cgroup)
-    for name in (ENV_VAR, *THREAD_VARIABLES):
+    for name in THREAD_VARIABLES:
         environ[name] = str(choice.threads)
     applied = []
     torch = sys.modules.get("torch")

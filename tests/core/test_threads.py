@@ -93,6 +93,18 @@ def test_explicit_setting_wins_over_the_quota(tmp_path, cpus):
     assert choice.threads == 5 and choice.reason == "MOCA_NUM_THREADS=5"
 
 
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"MOCA_NUM_THREADS": "32", "LOCAL_WORLD_SIZE": "4"}, 8),  # the gpu overlay: 32 CPUs, 4 processes per node
+    ({"MOCA_NUM_THREADS": "2", "LOCAL_WORLD_SIZE": "4"}, 1),
+    ({"LOCAL_WORLD_SIZE": "2"}, 4),  # the 8 affinity CPUs shared by two processes
+    ({"MOCA_NUM_THREADS": "6", "LOCAL_WORLD_SIZE": "1"}, 6),
+])
+def test_torchrun_processes_share_the_cpus(tmp_path, cpus, environ, expected):
+    choice = choose_threads(environ, tmp_path / "none", tmp_path / "none")
+    assert choice.threads == expected
+    assert ("LOCAL_WORLD_SIZE" in choice.reason) == (int(environ["LOCAL_WORLD_SIZE"]) > 1)
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_a_bad_explicit_setting_is_one_clear_error(tmp_path, value):
     with pytest.raises(ConfigError, match="MOCA_NUM_THREADS"):
@@ -111,7 +123,7 @@ def test_configure_exports_applies_to_torch_and_logs(tmp_path, cpus, caplog, mon
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
-    assert {environ[name] for name in ("MOCA_NUM_THREADS", *threads.THREAD_VARIABLES)} == {"3"}
+    assert {environ[name] for name in threads.THREAD_VARIABLES} == {"3"} and "MOCA_NUM_THREADS" not in environ
     assert "compute threads: 3 (cgroup CPU quota 3 CPUs" in caplog.text and "applied to torch" in caplog.text
 
 
