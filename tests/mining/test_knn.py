@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,29 @@ def test_bad_arguments():
         mine_neighbours(x, videos, k=0)
     with pytest.raises(ValueError, match="do not match"):
         mine_neighbours(x, videos[:3])
+
+
+def _golden_set() -> tuple[np.ndarray, np.ndarray]:
+    """The input tests/mining/data/golden_knn.npz was mined from (by the allocate-per-block version, 5fec3e0)."""
+    rng = np.random.default_rng(2024)
+    n, d = 700, 24
+    centres = rng.standard_normal((12, d))
+    videos = np.repeat(np.arange(n), rng.integers(1, 9, size=n))[:n]
+    rng.shuffle(videos)  # frames of one video need not be contiguous
+    x = centres[videos % 12] + 0.9 * rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), videos
+
+
+@pytest.mark.parametrize("chunk", [64, 100, 700])
+def test_output_is_identical_to_the_earlier_version(chunk):
+    golden = np.load(Path(__file__).parent / "data" / "golden_knn.npz")
+    x, videos = _golden_set()
+    found = mine_neighbours(x, videos, k=7, negatives=9, seed=11, chunk_size=chunk)
+    np.testing.assert_array_equal(found.positives, golden["positives"])
+    np.testing.assert_array_equal(found.negatives, golden["negatives"])
+    # BLAS blocking differs with the block shape: scores agree to float32 rounding, not bit for bit.
+    np.testing.assert_allclose(found.positive_scores, golden["positive_scores"], atol=1e-6)
+    np.testing.assert_allclose(found.negative_scores, golden["negative_scores"], atol=1e-6)
+    tiny = mine_neighbours(x[:9], videos[:9] % 3, k=4, negatives=4, seed=1, chunk_size=4)  # rows run short
+    np.testing.assert_array_equal(tiny.positives, golden["tiny_positives"])
+    np.testing.assert_array_equal(tiny.negatives, golden["tiny_negatives"])
