@@ -168,6 +168,14 @@ def _lower_median_other(
     return lower_medians(scratch, n_other)
 
 
+def _row_counts(mask: torch.Tensor) -> torch.Tensor:
+    """True entries per row. On CPU through numpy: torch's sum/count_nonzero of a bool (chunk, N) block first
+    makes an int64 copy of it (200 MB at 256 x 100k), every block."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1))
+    return mask.sum(dim=1)
+
+
 def _mine_block(
     start: int, stop: int, descriptors: torch.Tensor, index: VideoIndex, buffers: _BlockBuffers,
     k: int, negatives: int, seed: int,
@@ -190,7 +198,7 @@ def _mine_block(
     eligible.scatter_(1, torch.where(has_positive, positives, positives[:, :1].clamp_min(0)), False)
     rows = np.arange(start, stop)
     draws = torch.from_numpy(hashed_draws(seed, rows, draw_count(negatives), len(index))).to(eligible.device)
-    want = eligible.sum(dim=1).clamp_max(negatives)
+    want = _row_counts(eligible).clamp_max(negatives)
     sampled = sample_negatives(draws, eligible.gather(1, draws), rows, negatives, seed, want,
                                lambda r: torch.nonzero(eligible[r]).flatten().cpu().numpy())
     negative_scores = torch.where(sampled >= 0, similarity.gather(1, sampled.clamp_min(0)), torch.nan)
