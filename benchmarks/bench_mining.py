@@ -1,6 +1,6 @@
 """Pair mining at 17k (S4 train), 100k and 1M frames: exact blocked kNN, the naive full matrix, and faiss IVF.
 
-    .venv/bin/python benchmarks/bench_mining.py [--sizes 17000 100000 1000000] [--threads 1] [--ivf-probes 16]
+    .venv/bin/python benchmarks/bench_mining.py [--sizes 17000 100000 1000000] [--threads 1] [--ivf-probes 8]
 
 Descriptors: `moca.mining.synthetic.clustered_descriptors` (768-d, 5 frames per video, hierarchical clusters like
 DINO CLS descriptors; uniform noise would make recall meaningless). Each measurement runs in a fresh subprocess
@@ -8,7 +8,7 @@ with pinned threads; its memory figure is the peak RSS growth while mining (VmHW
 exist), i.e. what the mining itself added. Methods:
   exact   `mine_neighbours`, blocked (`--chunk-size` rows against all frames), run up to `--exact-max` frames
   naive   the same code with one block holding the whole N x N matrix, where 9 N^2 bytes fit `--naive-max-gb`
-  ivf     `mine_neighbours_ivf` (faiss IVF-SQ8 positives, sampled-median negatives), `--ivf-chunk-size` rows
+  ivf     `mine_neighbours_ivf` (faiss IVF float16 positives, sampled-median negatives), `--ivf-chunk-size` rows
 Recall@k of ivf positives: against exact mining over all anchors where exact ran, else against an exact
 brute-force search for `--recall-anchors` random anchors. Numbers from a shared machine are noisy: compare
 ratios within one run, and read the load average printed before and after.
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--ivf-chunk-size", type=int, default=1024)
-    parser.add_argument("--ivf-probes", type=int, default=16)
+    parser.add_argument("--ivf-probes", type=int, default=8)
     parser.add_argument("--exact-max", type=int, default=100_000, help="largest N mined exactly (time grows N^2)")
     parser.add_argument("--naive-max-gb", type=float, default=6.0)
     parser.add_argument("--recall-anchors", type=int, default=2000)

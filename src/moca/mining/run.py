@@ -47,7 +47,7 @@ class MiningConfig:
     # ivf: faiss inverted file for positives + a sampled median for negatives (moca.mining.ivf), for ~1M on CPU
     method: str = "exact"
     ivf_lists: int = 0  # coarse centroids; 0 = about 2 sqrt(N)
-    ivf_probes: int = 16  # lists scanned per anchor
+    ivf_probes: int = 8  # lists scanned per anchor
     ivf_candidates: int = 0  # neighbours re-scored exactly per anchor; 0 = 2k + longest video - 1
     quantile_sample: int = 1024  # frames the ivf negatives' median is estimated from
 
