@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from moca.mining.knn import (
-    Neighbours, VideoIndex, check_inputs, collect, draw_count, hashed_draws, lower_medians, sample_negatives,
+    Neighbours, Results, VideoIndex, check_inputs, draw_count, hashed_draws, lower_medians, sample_negatives,
 )
 from moca.progress import progress
 
@@ -214,8 +214,8 @@ def mine_neighbours_ivf(
         n, size=min(n, settings.quantile_sample), replace=False)))
     sample_descriptors = descriptors[sample]
     row_dots = _RowDots(descriptors, min(chunk_size, n))
+    results = Results(n, k, negatives)
     starts = range(0, n, chunk_size)
-    parts = []
     for start in progress(starts, desc="mining chunks (ivf)", total=len(starts)):
         stop = min(start + chunk_size, n)
         block, rows = descriptors[start:stop], torch.arange(start, stop)
@@ -228,9 +228,9 @@ def mine_neighbours_ivf(
         with phases("negatives"):
             sampled, negative_scores = _negatives(block, start, row_dots, codes, median, positives, index,
                                                   negatives, seed)
-        parts.append((positives, scores, sampled, negative_scores))
+        results.put(start, (positives, scores, sampled, negative_scores))
     log.info("ivf mining of %d frames: %s", n, phases)
-    return collect(parts)
+    return results.found
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:

@@ -96,6 +96,15 @@ def _first_valid(candidates: torch.Tensor, valid: torch.Tensor, count: int) -> t
     return torch.where(order < width, chosen, -1)
 
 
+def _repeats(draws: torch.Tensor) -> torch.Tensor:
+    """(rows, D) bool: the draw repeats an earlier draw of its row. Through a stable sort per row, so no
+    (rows, D, D) comparison is ever allocated."""
+    ordered, order = draws.sort(dim=1, stable=True)
+    repeated = torch.zeros_like(draws, dtype=torch.bool)
+    repeated.scatter_(1, order[:, 1:], ordered[:, 1:] == ordered[:, :-1])  # equal neighbours: the later one
+    return repeated
+
+
 def sample_negatives(
     draws: torch.Tensor, draw_eligible: torch.Tensor, rows: np.ndarray, count: int, seed: int, want: torch.Tensor,
     pool_of_row,
@@ -107,10 +116,7 @@ def sample_negatives(
     `count`); a row that comes up short is finished exactly by a generator seeded by (seed, row), over
     `pool_of_row(r)`, the numpy array of that block row's eligible columns (as many as it holds, up to `want`).
     """
-    width = draws.shape[1]
-    earlier = torch.ones(width, width, dtype=torch.bool, device=draws.device).tril(-1)
-    earlier_duplicate = ((draws[:, :, None] == draws[:, None, :]) & earlier).any(-1)
-    chosen = _first_valid(draws, draw_eligible & ~earlier_duplicate, count)
+    chosen = _first_valid(draws, draw_eligible & ~_repeats(draws), count)
     for r in torch.nonzero((chosen >= 0).sum(dim=1) < want).flatten().tolist():
         pool = pool_of_row(r)
         size = min(int(want[r]), len(pool))
@@ -215,9 +221,18 @@ def check_inputs(descriptors, videos: np.ndarray, k: int, negatives: int, chunk_
     return descriptors
 
 
-def collect(parts: list[tuple[torch.Tensor, ...]]) -> Neighbours:
-    positives, scores, sampled, negative_scores = (torch.cat(column).cpu().numpy() for column in zip(*parts))
-    return Neighbours(positives, scores, sampled, negative_scores)
+class Results:
+    """The output arrays, allocated once and filled block by block: nothing a block allocates outlives it, so
+    the heap cannot fragment around retained per-block pieces."""
+
+    def __init__(self, n: int, k: int, negatives: int):
+        self.found = Neighbours(np.empty((n, k), np.int64), np.empty((n, k), np.float32),
+                                np.empty((n, negatives), np.int64), np.empty((n, negatives), np.float32))
+
+    def put(self, start: int, parts: tuple[torch.Tensor, ...]) -> None:
+        for array, part in zip((self.found.positives, self.found.positive_scores, self.found.negatives,
+                                self.found.negative_scores), parts):
+            array[start : start + len(part)] = part.cpu().numpy()
 
 
 def mine_neighbours(
@@ -236,9 +251,9 @@ def mine_neighbours(
     index = VideoIndex(videos)
     n = len(index)
     buffers = _BlockBuffers(min(chunk_size, n), n, descriptors.device)
+    results = Results(n, min(k, n), negatives)
     starts = range(0, n, chunk_size)
-    parts = [
-        _mine_block(s, min(s + chunk_size, n), descriptors, index, buffers, k, negatives, seed)
-        for s in progress(starts, desc="mining chunks", total=len(starts))
-    ]
-    return collect(parts)
+    for start in progress(starts, desc="mining chunks", total=len(starts)):
+        results.put(start, _mine_block(start, min(start + chunk_size, n), descriptors, index, buffers, k, negatives,
+                                       seed))
+    return results.found
