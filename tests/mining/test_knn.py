@@ -144,7 +144,7 @@ _MEMORY_PROBE = """
 import sys, numpy as np, torch
 torch.set_num_threads(1)
 from moca.mining.knn import mine_neighbours
-n, chunk = 20000, 256
+n, chunk = 12000, 256
 rng = np.random.default_rng(0)
 x = rng.standard_normal((n, 16), dtype=np.float32)
 x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -160,8 +160,8 @@ print(status("VmHWM") - before)
 
 
 def test_extra_memory_is_the_block_buffers_not_a_per_block_allocation(tmp_path):
-    """79 blocks of 256 x 20,000: peak growth stays at the three reused buffers (9 bytes x chunk x N = 46 MB)
-    plus the preallocated outputs (20,000 x 20 x 12 bytes = 5 MB), however many blocks run; allocating per
+    """47 blocks of 256 x 12,000: peak growth stays at the three reused buffers (9 bytes x chunk x N = 26 MiB)
+    plus the preallocated outputs (12,000 x 20 x 12 bytes = 3 MiB), however many blocks run; allocating per
     block (as before) peaked far above, and retained per-block pieces made the heap creep up block by block."""
     import subprocess
     import sys
@@ -170,5 +170,5 @@ def test_extra_memory_is_the_block_buffers_not_a_per_block_allocation(tmp_path):
     if done.returncode != 0 and "clear_refs" in done.stderr:
         pytest.skip("this kernel does not let a process reset its peak RSS")
     assert done.returncode == 0, done.stderr
-    buffers, outputs = 9 * 256 * 20_000, 20_000 * 20 * 12
-    assert int(done.stdout) < buffers + outputs + (10 << 20)  # measured 48.4 MiB; the old code 162 MiB
+    buffers, outputs = 9 * 256 * 12_000, 12_000 * 20 * 12
+    assert int(done.stdout) < buffers + outputs + (10 << 20)  # measured 28.4 MiB; the earlier code 100-104 MiB
