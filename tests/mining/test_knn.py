@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from moca.mining.knn import hashed_draws, mine_neighbours
 
@@ -172,3 +173,19 @@ def test_extra_memory_is_the_block_buffers_not_a_per_block_allocation(tmp_path):
     assert done.returncode == 0, done.stderr
     buffers, outputs = 9 * 256 * 12_000, 12_000 * 20 * 12
     assert int(done.stdout) < buffers + outputs + (10 << 20)  # measured 28.4 MiB; the earlier code 100-104 MiB
+
+
+def test_the_gpu_median_path_agrees_with_the_cpu_one():
+    """lower_medians uses torch.kthvalue off the CPU; run that path here on CPU tensors against np.partition."""
+    from moca.mining.knn import _kthvalue_medians, lower_medians
+
+    rng = np.random.default_rng(7)
+    values = torch.from_numpy(rng.standard_normal((40, 31)).astype(np.float32))
+    counts = rng.integers(0, 32, size=40)  # rows with 0 included entries too
+    for row, count in enumerate(counts):
+        values[row, rng.permutation(31)[: 31 - count]] = torch.inf
+    ranks = (counts + 1) // 2 - 1
+    on_gpu = _kthvalue_medians(values.clone(), ranks, torch.full((40,), torch.nan))
+    on_cpu = lower_medians(values.clone(), counts)
+    torch.testing.assert_close(on_gpu, on_cpu, equal_nan=True)
+    assert torch.isnan(on_cpu[torch.from_numpy(counts == 0)]).all()

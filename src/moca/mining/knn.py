@@ -157,11 +157,15 @@ def lower_medians(values: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
         array.partition(np.unique(ranks[has_other]), axis=1)
         median[has_other] = array[has_other, ranks[has_other]]
         return torch.from_numpy(median)
-    median_t = torch.from_numpy(median).to(values.device)
-    for rank in np.unique(ranks[has_other]).tolist():
+    return _kthvalue_medians(values, ranks, torch.from_numpy(median).to(values.device))
+
+
+def _kthvalue_medians(values: torch.Tensor, ranks: np.ndarray, median: torch.Tensor) -> torch.Tensor:
+    """`lower_medians` for tensors off the CPU: torch.kthvalue per distinct rank (ranks < 0 keep `median`'s NaN)."""
+    for rank in np.unique(ranks[ranks >= 0]).tolist():
         selected = torch.from_numpy(np.nonzero(ranks == rank)[0]).to(values.device)
-        median_t[selected] = values.index_select(0, selected).kthvalue(rank + 1, dim=1).values
-    return median_t
+        median[selected] = values.index_select(0, selected).kthvalue(rank + 1, dim=1).values
+    return median
 
 
 def _lower_median_other(
