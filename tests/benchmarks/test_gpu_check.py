@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_check.sh"
-# In the project's venv but not on the GPU image (/work/.library/device/KINDS.md lists what the image holds).
+# In the project's venv but not on a stock PyTorch GPU image (docs/benchmarks/gpu.md, "Install step").
 NOT_ON_THE_IMAGE = ("soundfile", "mlflow", "great_expectations", "dvc", "boto3", "botocore", "kfp", "prefect",
                     "faiss", "moto", "minio")
 PACKED = ("imagebind", "segment_anything", "iopath", "ftfy", "wcwidth")
