@@ -5,7 +5,8 @@
 Descriptors: `moca.mining.synthetic.clustered_descriptors` (768-d, 5 frames per video, hierarchical clusters like
 DINO CLS descriptors; uniform noise would make recall meaningless). Each measurement runs in a fresh subprocess
 with pinned threads; its memory figure is the peak RSS growth while mining (VmHWM reset once the descriptors
-exist), i.e. what the mining itself added. Methods:
+exist), i.e. what the mining itself added; wall and CPU seconds are both printed (on shared cores the CPU time
+over the thread count is what the run would take on idle cores, roughly). Methods:
   exact   `mine_neighbours`, blocked (`--chunk-size` rows against all frames), run up to `--exact-max` frames
   naive   the same code with one block holding the whole N x N matrix, where 9 N^2 bytes fit `--naive-max-gb`
   ivf     `mine_neighbours_ivf` (faiss IVF float16 positives, sampled-median negatives), `--ivf-chunk-size` rows
@@ -70,15 +71,15 @@ def child(method: str, n: int, dim: int, chunk: int, probes: int, out: str) -> d
         np.save(out, np.concatenate([anchors[:, None], _exact_positives(x, videos, anchors, K)], axis=1))
         return {}
     before = _reset_peak()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if method == "ivf":
         found = mine_neighbours_ivf(x, videos, K, NEGATIVES, 0, chunk, IvfSettings(probes=probes))
     else:
         found = mine_neighbours(x, videos, K, NEGATIVES, 0, chunk)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     extra = _status_bytes("VmHWM") - before
     np.save(out, found.positives)
-    return {"seconds": seconds, "extra_peak_mb": extra / 2**20}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "extra_peak_mb": extra / 2**20}
 
 
 def _run(args, method: str, n: int, chunk: int, work: Path) -> dict:
@@ -108,7 +109,7 @@ def _recall(args, n: int, ivf: dict, exact: dict | None, work: Path) -> tuple[fl
 
 def _row(result: dict, note: str = "") -> None:
     print(f"{result['n']:>9} {result['method']:>6} {result['chunk']:>6} {result['seconds']:>9.1f} "
-          f"{result['extra_peak_mb']:>9.0f}  {note}", flush=True)
+          f"{result['cpu_seconds']:>9.1f} {result['extra_peak_mb']:>9.0f}  {note}", flush=True)
 
 
 def main() -> None:
@@ -132,7 +133,7 @@ def main() -> None:
         return
     pin_threads(args.threads)
     print_load("before")
-    print(f"{'frames':>9} {'method':>6} {'chunk':>6} {'seconds':>9} {'extra MB':>9}  note")
+    print(f"{'frames':>9} {'method':>6} {'chunk':>6} {'seconds':>9} {'CPU s':>9} {'extra MB':>9}  note")
     with tempfile.TemporaryDirectory(prefix="moca-bench-mining-") as tmp:
         work = Path(tmp)
         for n in sorted(args.sizes):
