@@ -20,7 +20,6 @@ import contextlib
 import time
 
 import torch
-
 from harness import ab_times, add_thread_option, pin_threads, print_load
 
 from moca.losses import LossConfig, contrastive_loss

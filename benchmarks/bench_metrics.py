@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from harness import ab_times, add_thread_option, pin_threads, print_load
 from PIL import Image
 
-from harness import ab_times, add_thread_option, pin_threads, print_load
 from moca.evaluate import evaluate_predictions
 from moca.metrics import BinaryScorer, SemanticScorer
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from harness import add_thread_option, pin_threads, print_load
+
 from moca.data.synth import SynthConfig, synthesize
 from moca.infer.config import InferConfig, SamConfig
 from moca.infer.maps import threshold_mask, upsample

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from harness import ab_times, add_thread_option, pin_threads, print_load
 
 REPO = Path(__file__).resolve().parent.parent

@@ -148,7 +148,7 @@ def test_threshold_buckets_are_exact_at_and_around_every_threshold() -> None:
 
 @pytest.mark.parametrize("num", [2, 100, 255, 300])
 def test_fscore_curves_match_the_loop_for_any_threshold_count(reference, num) -> None:
-    name, scores, gt = next(reference.synthetic_split(1, size=32, seed=num))
+    _, scores, gt = next(reference.synthetic_split(1, size=32, seed=num))
     quantised = torch.round(scores * 100) / 100  # many pixels on or next to thresholds, some exactly 0.5
     curves, kept = frame_fscore_curves(quantised, gt, num_thresholds=num)
     t = torch.linspace(0, 1 - 1e-10, num)

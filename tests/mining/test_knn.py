@@ -167,7 +167,7 @@ def test_extra_memory_is_the_block_buffers_not_a_per_block_allocation(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True, check=False)
     if done.returncode != 0 and "clear_refs" in done.stderr:
         pytest.skip("this kernel does not let a process reset its peak RSS")
     assert done.returncode == 0, done.stderr

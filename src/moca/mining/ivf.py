@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from moca.mining.knn import (
-    Neighbours, Results, VideoIndex, check_inputs, draw_count, hashed_draws, lower_medians, sample_negatives,
+    Neighbours,
+    Results,
+    VideoIndex,
+    check_inputs,
+    draw_count,
+    hashed_draws,
+    lower_medians,
+    sample_negatives,
 )
 from moca.progress import progress
 
