@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -91,6 +92,9 @@ def _run(args, method: str, n: int, chunk: int, work: Path) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{method} at {n} frames failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    for line in done.stderr.splitlines():  # the ivf path's per-phase timings
+        if "ivf mining of" in line or "IVF index:" in line:
+            print(f"          {line.strip()}", flush=True)
     return {**result, "method": method, "n": n, "chunk": chunk, "positives": out}
 
 
@@ -128,6 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         method, n, dim, chunk, probes, out = args.child
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # on stderr, which the parent reads
         pin_threads(int(os.environ["MOCA_NUM_THREADS"]))
         print(json.dumps(child(method, int(n), int(dim), int(chunk), int(probes), out)))
         return
