@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from harness import add_thread_option, pin_threads
 
 from moca.data.layout import list_videos
 from moca.data.readers import read_image, read_mask
@@ -109,7 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    add_thread_option(parser)
     args = parser.parse_args()
+    pin_threads(args.threads)
     cfg = SynthConfig(benchmark="s4", videos=args.videos, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
         fast = _timed(Path(folder) / "fast", cfg)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from moca.threads import configure_threads
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # pods, CI, files: one greppable line per event
 TTY_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -14,7 +16,8 @@ TTY_FORMAT = "%(levelname)s %(name)s: %(message)s"
 def setup_process() -> None:
     """Configure this process for moca work; safe to call more than once."""
     _configure_logging()
-    # Torch threads: the lead adds `moca.threads.configure_threads()` here (cgroup CPU quota / MOCA_NUM_THREADS).
+    # Before torch is imported: the thread count is exported as OMP_NUM_THREADS & co., which torch reads at start.
+    configure_threads()
 
 
 def _configure_logging() -> None:

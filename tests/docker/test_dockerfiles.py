@@ -61,6 +61,7 @@ def test_images_follow_the_project_rules(dockerfile):
     user = re.findall(r"^USER (\S+)$", final_stage, flags=re.M)
     assert user and not user[-1].startswith(("root", "0")), "the runtime stage must switch to a non-root user"
     assert "HEALTHCHECK" in final_stage
+    assert re.search(r'^\s+MOCA_NUM_THREADS="" \\$', final_stage, flags=re.M), "declare the thread knob (moca.threads)"
     assert "--no-deps" in text and "imagebind-unofficial==" in text
     assert not re.search(r"\.(pt|pth|ckpt|safetensors)\b", text), "weights must come from S3 at run time"
     # The package is installed once, from the copied source: one install of "." or "/src[extras]".

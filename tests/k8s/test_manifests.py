@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 from conftest import OVERLAYS
-from k8s_checks import K8S, REPO, name_of, pod_specs, policy_problems, schema_problems
+from k8s_checks import K8S, REPO, containers, name_of, pod_specs, policy_problems, schema_problems
 
 
 def _all(rendered):
@@ -92,6 +92,21 @@ def test_gpu_overlay_requests_as_many_gpus_as_processes_per_node(rendered):
         container = pod["containers"][0]
         assert container["command"][:4] == ["python", "-m", "torch.distributed.run", "--no-python"]
         assert container["args"][:2] == ["moca", "train"]
+
+
+def test_every_moca_container_takes_its_threads_from_its_cpu_limit(rendered):
+    """moca.threads reads MOCA_NUM_THREADS; the downward API fills it from the container's own CPU limit."""
+    limit = {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+    expected = {"name": "MOCA_NUM_THREADS", "valueFrom": limit}
+    runs_moca = []
+    for overlay, obj in _all(rendered):
+        for _where, pod in pod_specs(obj):
+            for container in containers(pod):
+                if "moca" in [*container.get("command", [])[:1], *container.get("args", [])[:1]]:
+                    runs_moca.append(f"{overlay} {name_of(obj)} {container['name']}")
+                    assert expected in container.get("env", []), runs_moca[-1]
+    # gpu: training Master and Worker, the submit Job, the recurring run; dev: the same without the Worker
+    assert len(runs_moca) == 4 + 3
 
 
 def test_dev_overlay_is_one_node_without_gpus(rendered):

@@ -28,10 +28,11 @@ def _chance(videos: list[str], label: dict[str, str]) -> float:
     return float((classes * (classes - 1)).sum() / (len(videos) * (len(videos) - 1)))
 
 
-@pytest.fixture(scope="module")
-def mined(synth_s4: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["exact", "ivf"])
+def mined(synth_s4: Path, tmp_path_factory: pytest.TempPathFactory, request) -> Path:
     out = tmp_path_factory.mktemp("mined")
-    mine_pairs(synth_s4, "s4", out, MiningConfig(k=5, negatives=5), encoder=colour_histogram, model_id="colour-hist")
+    config = MiningConfig(k=5, negatives=5, method=request.param)
+    mine_pairs(synth_s4, "s4", out, config, encoder=colour_histogram, model_id="colour-hist")
     return out
 
 
@@ -118,6 +119,10 @@ def test_config_errors():
         MiningConfig(model="resnet50")
     with pytest.raises(ConfigError, match="chunk_size"):
         MiningConfig(chunk_size=0)
+    with pytest.raises(ConfigError, match="mining.method"):
+        MiningConfig(method="hnsw")
+    with pytest.raises(ConfigError, match="mining.ivf_probes"):
+        MiningConfig(method="ivf", ivf_probes=0)
 
 
 def _moca(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:

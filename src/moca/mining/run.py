@@ -32,6 +32,7 @@ from moca.models.weights import WeightsSpec
 
 DINO_MODELS = ("dino_tiny", "dino_vitb16")
 MANIFEST = "mining_manifest.json"
+MINING_METHODS = ("exact", "ivf")
 
 
 @dataclass
@@ -43,7 +44,14 @@ class MiningConfig:
     chunk_size: int = 256  # anchor rows per similarity block: peak ~30 bytes x chunk_size x N
     image_size: int = 224
     seed: int = 0  # negative sampling, and the init of a model run without weights
-    device: str = "cpu"
+    device: str = "cpu"  # the DINO encoder's, and exact mining's (its block buffers live there)
+    # exact: blocked N x N (memory flat, time N^2; fine to ~100k frames on CPU, 1M on a GPU);
+    # ivf: faiss inverted file for positives + a sampled median for negatives (moca.mining.ivf), for ~1M on CPU
+    method: str = "exact"
+    ivf_lists: int = 0  # coarse centroids; 0 = about 2 sqrt(N)
+    ivf_probes: int = 8  # lists scanned per anchor
+    ivf_candidates: int = 0  # neighbours re-scored exactly per anchor; 0 = 2k + longest video - 1
+    quantile_sample: int = 1024  # frames the ivf negatives' median is estimated from
     split: str = "train"  # the split whose frames are mined
     # The DINO checkpoint {uri, sha256}; dino_vitb16 refuses to run without one unless this is "random" (a
     # randomly initialised DINO mines meaningless pairs: smoke tests only). dino_tiny (tests, demo) needs none.
@@ -54,11 +62,24 @@ class MiningConfig:
             raise ConfigError(f"mining.model: {self.model!r} is not one of {DINO_MODELS}")
         if self.split not in SPLITS:
             raise ConfigError(f"mining.split: {self.split!r} is not one of {SPLITS}")
-        for name in ("k", "batch_size", "chunk_size", "image_size"):
+        if self.method not in MINING_METHODS:
+            raise ConfigError(f"mining.method: {self.method!r} is not one of {MINING_METHODS}")
+        for name in ("k", "batch_size", "chunk_size", "image_size", "ivf_probes", "quantile_sample"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"mining.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.negatives < 0:
-            raise ConfigError(f"mining.negatives: must be >= 0, got {self.negatives}")
+        for name in ("negatives", "ivf_lists", "ivf_candidates"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"mining.{name}: must be >= 0, got {getattr(self, name)}")
+
+    def neighbours(self, descriptors: np.ndarray, videos: np.ndarray) -> Neighbours:
+        """Mine `descriptors` (N, D) of frames labelled by `videos` (N,) with this config's method."""
+        if self.method == "ivf":
+            from moca.mining.ivf import IvfSettings, mine_neighbours_ivf
+
+            settings = IvfSettings(self.ivf_lists, self.ivf_probes, self.ivf_candidates, self.quantile_sample)
+            return mine_neighbours_ivf(descriptors, videos, self.k, self.negatives, self.seed, self.chunk_size,
+                                       settings)
+        return mine_neighbours(descriptors, videos, self.k, self.negatives, self.seed, self.chunk_size, self.device)
 
 
 def dino_identity(config: MiningConfig) -> tuple[Any, str, dict[str, Any]]:
@@ -156,7 +177,7 @@ def mine_pairs(
     cache = DescriptorCache(Path(cache_dir) if cache_dir is not None else out / "descriptor_cache", model_id)
     descriptors, hashes, stats = describe_frames(frames, encoder, cache, config.batch_size, config.image_size)
     described = time.perf_counter()
-    found = mine_neighbours(descriptors, np.asarray(videos), config.k, config.negatives, config.seed, config.chunk_size)
+    found = config.neighbours(descriptors, np.asarray(videos))
     mined = time.perf_counter()
     pairs, negatives = _tables([f.key for f in frames], videos, found)
     outputs = {
