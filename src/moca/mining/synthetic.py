@@ -11,8 +11,9 @@ and all share a common direction (cosines of unrelated images are positive). Eac
   frame noise                          0.15
 each a Gaussian direction scaled to that squared norm, then L2-normalised (torch, so a GPU builds 1M in a
 second). Expected cosines: same video ~0.85, same sub-cluster ~0.65, same class ~0.45, unrelated ~0.20 (each
-+-0.02 from the 768-d noise). The figures are assumptions chosen to resemble DINO ViT-B/16 CLS statistics, not fitted to real descriptors (none can be
-computed here: no weights); docs/benchmarks/mining.md says so next to every recall figure.
++-0.02 from the 768-d noise). The figures are assumptions chosen to resemble DINO ViT-B/16 CLS statistics, not
+fitted to real descriptors (none can be computed here: no weights); docs/benchmarks/mining.md says so next to
+every recall figure.
 """
 
 from __future__ import annotations
