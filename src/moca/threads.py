@@ -166,8 +166,9 @@ def configure_threads(
     if faiss is not None:
         faiss.omp_set_num_threads(choice.threads)
         applied.append("faiss")
-    log.info("compute threads: %d (%s)%s", choice.threads, choice.reason,
-             f"; applied to {', '.join(applied)}" if applied else "; exported for libraries imported later")
+    # DEBUG: every CLI command passes here, and a usage error must stay one line on stderr.
+    log.debug("compute threads: %d (%s)%s", choice.threads, choice.reason,
+              f"; applied to {', '.join(applied)}" if applied else "; exported for libraries imported later")
     return choice.threads
 
 

@@ -118,7 +118,7 @@ def test_configure_exports_applies_to_torch_and_logs(tmp_path, cpus, caplog, mon
     environ = {"OMP_NUM_THREADS": "64"}
     before = torch.get_num_threads()
     try:
-        with caplog.at_level(logging.INFO, logger="moca.threads"):
+        with caplog.at_level(logging.DEBUG, logger="moca.threads"):
             assert configure_threads(environ, root, proc) == 3
         assert torch.get_num_threads() == 3
     finally:
