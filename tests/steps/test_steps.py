@@ -146,8 +146,12 @@ def test_inputs_a_step_needs_are_named(s4_source, tmp_path):
 
 
 def _model_folder(path: Path, seed: int) -> Path:
+    """A train step folder of the tiny model (untrained adapters: registration only needs a model that predicts)."""
+    from moca.models import MocaModel, tiny_moca_config
+
     path.mkdir(parents=True)
-    torch.save({"gate": torch.full((1,), float(seed))}, path / "adapters.pt")
+    torch.manual_seed(seed)
+    torch.save(MocaModel(tiny_moca_config()).adapter_state_dict(), path / "adapters.pt")
     model = {"backbone": "imagebind_tiny", "adapter": {"positions": [2, 4], "bottleneck": 32, "heads": 4}}
     (path / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": seed}))
     return path
@@ -155,14 +159,18 @@ def _model_folder(path: Path, seed: int) -> Path:
 
 def _evaluation(path: Path, miou: float) -> Path:
     path.mkdir(parents=True)
-    (path / "evaluation.json").write_text(json.dumps({"miou": miou, "fscore": miou / 2, "split": "test"}))
+    (path / "evaluation.json").write_text(json.dumps({"miou": miou, "fscore": miou / 2, "split": "test",
+                                                      "benchmark": "s4"}))
+    (path / "per_category.json").write_text(json.dumps([{"category": "dog", "miou": miou, "fscore": miou / 2}]))
     return path
 
 
 @pytest.mark.slow  # three pyfunc models logged and registered: ~25-50 s on the shared 2 cores
 def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
+    import mlflow
+
     from moca.steps import register
-    from moca.tracking.registry import champion, champion_training_stats
+    from moca.tracking.registry import champion, champion_training_stats, version_metrics
     from moca.tracking.runs import finish_pipeline_run, start_pipeline_run
 
     report = tmp_path / "report"
@@ -179,6 +187,13 @@ def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
         outcomes.append((result.info["version"], result.info["promoted"]))
     assert outcomes == [("1", True), ("2", False), ("3", True)]
     assert str(champion("moca").version) == "3" and champion("moca").tags["data_version"] == "data-2"
+    # the scores are metrics of the version (its logged model) and of the register run, never tags
+    client = mlflow.MlflowClient()
+    assert version_metrics(client, champion("moca")) == {"test.miou": 0.6, "test.fscore": 0.3}
+    assert not any(key.startswith("metric") for key in champion("moca").tags)
+    assert client.get_run(champion("moca").run_id).data.metrics == {"test.miou": 0.6, "test.fscore": 0.3}
+    table = mlflow.load_table("evaluation/per_category.json", run_ids=[champion("moca").run_id])
+    assert table["category"].tolist() == ["dog"] and table["miou"].tolist() == pytest.approx([0.6])
     version, reference = champion_training_stats("moca")
     assert version == "3" and reference["frames"] == 40
     with pytest.raises(ConfigError, match="tracked pipeline run"):
