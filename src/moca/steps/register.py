@@ -58,7 +58,7 @@ def run(config: RegisterConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.tracking import runs
     from moca.tracking.datasets import data_input
     from moca.tracking.pyfunc import log_model
-    from moca.tracking.registry import TRAINING_STATS, register_and_promote
+    from moca.tracking.registry import TRAINING_STATS, check_scores, log_scores, register_and_promote
 
     if not inputs.parent_run_id or not inputs.data_version:
         raise ConfigError("the register step runs inside a tracked pipeline run: it needs the parent run id and "
@@ -66,10 +66,10 @@ def run(config: RegisterConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     model, evaluation = inputs.path("model"), inputs.path("evaluation")
     result = read_json(evaluation / SCORES)
     split = str(result.get("split"))
-    scores = {f"{split}.{name}": float(result[name]) for name in METRICS}
+    scores = {f"{split}.{name}": result.get(name) for name in METRICS}
+    check_scores(scores, str(evaluation / SCORES))
     logged = log_model(model / "adapters.pt", model / "config.yaml", _backbones(model / "config.yaml"))
-    runs.log_metrics(scores, model_id=logged.model_id,
-                     dataset=data_input(inputs.data_version, str(result.get("benchmark", inputs.benchmark))))
+    log_scores(logged.model_id, scores, data_input(inputs.data_version, str(result.get("benchmark", inputs.benchmark))))
     for artifact_file, path in table_files(evaluation).items():
         runs.log_table(read_json(path), artifact_file)
     if inputs.upstream.get("report") and (inputs.path("report") / "stats.json").is_file():

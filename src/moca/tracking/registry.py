@@ -169,17 +169,22 @@ def promote_version(version: str | int, force: bool = False, name: str = MODEL_N
     raise MocaError(f"model {name}: the champion changed {CAS_RETRIES} times while promoting v{version}; retry")
 
 
-def log_scores(model_id: str, scores: Mapping[str, float], dataset: Any | None = None) -> None:
-    """Log evaluation scores (`{"test.miou": 0.41, ...}`) as metrics of logged model `model_id` and of the active
-    run, measured on `dataset` (moca.tracking.datasets.data_input). A missing or non-finite score is refused here:
-    MLflow's model metrics would store NaN as 0.0 and infinity as the largest float."""
-    from moca.tracking.runs import log_metrics
-
+def check_scores(scores: Mapping[str, Any], where: str = "evaluation") -> None:
+    """Refuse a missing or non-finite score before anything is logged or registered."""
     bad = {key: value for key, value in scores.items()
            if not isinstance(value, (int, float)) or not math.isfinite(value)}  # fmt: skip
     if bad or not scores:
-        raise MocaError(f"model {model_id}: unusable scores {bad or dict(scores)}: evaluation did not produce a "
-                        "usable score; nothing registered")
+        raise MocaError(f"{where}: unusable scores {bad or dict(scores)}: evaluation did not produce a usable score; "
+                        "nothing registered")
+
+
+def log_scores(model_id: str, scores: Mapping[str, float], dataset: Any | None = None) -> None:
+    """Log evaluation scores (`{"test.miou": 0.41, ...}`) as metrics of logged model `model_id` and of the active
+    run, measured on `dataset` (moca.tracking.datasets.data_input). Checked first (`check_scores`): MLflow's model
+    metrics would store NaN as 0.0 and infinity as the largest float."""
+    from moca.tracking.runs import log_metrics
+
+    check_scores(scores, f"model {model_id}")
     log_metrics(dict(scores), model_id=model_id, dataset=dataset)
 
 
