@@ -74,6 +74,7 @@ def test_dvc_repro_then_an_experiment_and_its_metrics_diff(tmp_path: Path) -> No
     (repo / ".gitignore").write_text(".moca/\n")  # where training's own MLflow tracker writes
     _run(repo, "git", "init", "-q")
     _dvc(repo, "init", "-q")
+    shutil.copy(REPO / ".dvcignore", repo / ".dvcignore")
     synthesize(repo / "data", SynthConfig(benchmark="s4", videos=8, seed=0))
     _dvc(repo, "add", "-q", "data")
     _run(repo, "git", "add", "-A")
