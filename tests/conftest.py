@@ -187,3 +187,21 @@ def tmp_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_mlflow_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MOCA_ARTIFACT_ROOT", str(store / "mlartifacts"))
     return uri
+
+
+def install_into_scratch_venv(wheel: Path, venv: Path) -> Path:
+    """A venv at `venv` with this environment's dependencies (a .pth to their site-packages) but none of its moca:
+    `wheel`, installed with --no-deps, is the only moca there, as in the images. Returns the venv's site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
+    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True)
+    return site
+
+
+@pytest.fixture(scope="session")
+def scratch_venv():
+    """`install_into_scratch_venv` for tests (conftest modules are not importable by name)."""
+    return install_into_scratch_venv

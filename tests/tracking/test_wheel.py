@@ -33,17 +33,11 @@ def test_from_a_checkout_the_wheel_is_built_without_touching_it(tmp_path: Path) 
 
 
 @pytest.mark.slow  # builds a wheel, installs it into a scratch environment and packs it again there: ~30-60 s
-def test_an_installed_wheel_is_packed_again_byte_for_byte(tmp_path: Path) -> None:
+def test_an_installed_wheel_is_packed_again_byte_for_byte(tmp_path: Path, scratch_venv) -> None:
     built = wheel.build_from_source(REPO, tmp_path / "dist")
     scratch = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
-    site = next(scratch.glob("lib/python3*/site-packages"))
-    # This environment's dependencies (and its pip), but no moca of its own: only the installed wheel provides it.
-    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
-    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    scratch_venv(built, scratch)
     python = scratch / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(built)], check=True,
-                   capture_output=True)
     repacked = tmp_path / "repacked"
     repacked.mkdir()
     script = ("import shutil, sys; from moca.tracking import wheel; assert wheel.source_root() is None; "
