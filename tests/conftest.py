@@ -205,3 +205,25 @@ def install_into_scratch_venv(wheel: Path, venv: Path) -> Path:
 def scratch_venv():
     """`install_into_scratch_venv` for tests (conftest modules are not importable by name)."""
     return install_into_scratch_venv
+
+
+def write_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A train step folder of the tiny MoCA model (adapters.pt + config.yaml, as `moca train` writes them) with
+    untrained adapters: for tests that need a model that loads and predicts (registration, serving), not a good one."""
+    import torch
+    import yaml
+
+    from moca.models import MocaModel, tiny_moca_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)  # the backbone's random init, as training seeds it
+    torch.save(MocaModel(tiny_moca_config()).adapter_state_dict(), folder / "adapters.pt")
+    model = {"backbone": "imagebind_tiny", "adapter": {"positions": [2, 4], "bottleneck": 32, "heads": 4}}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": seed}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """`write_tiny_model` for tests."""
+    return write_tiny_model

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import yaml
 from PIL import Image
 
 from moca.data.layout import list_videos
@@ -145,18 +143,6 @@ def test_inputs_a_step_needs_are_named(s4_source, tmp_path):
         evaluate.run({"protocol": "semantics"}, Inputs(data=s4_source), tmp_path / "e")
 
 
-def _model_folder(path: Path, seed: int) -> Path:
-    """A train step folder of the tiny model (untrained adapters: registration only needs a model that predicts)."""
-    from moca.models import MocaModel, tiny_moca_config
-
-    path.mkdir(parents=True)
-    torch.manual_seed(seed)
-    torch.save(MocaModel(tiny_moca_config()).adapter_state_dict(), path / "adapters.pt")
-    model = {"backbone": "imagebind_tiny", "adapter": {"positions": [2, 4], "bottleneck": 32, "heads": 4}}
-    (path / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": seed}))
-    return path
-
-
 def _evaluation(path: Path, miou: float) -> Path:
     path.mkdir(parents=True)
     (path / "evaluation.json").write_text(json.dumps({"miou": miou, "fscore": miou / 2, "split": "test",
@@ -166,7 +152,7 @@ def _evaluation(path: Path, miou: float) -> Path:
 
 
 @pytest.mark.slow  # three pyfunc models logged and registered: ~25-50 s on the shared 2 cores
-def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
+def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path, tiny_model):
     import mlflow
 
     from moca.steps import register
@@ -179,7 +165,7 @@ def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
     outcomes = []
     for index, miou in enumerate([0.5, 0.4, 0.6]):  # first, worse, better (ties: tests/tracking)
         parent = start_pipeline_run(f"run-{index}")
-        upstream = {"model": _model_folder(tmp_path / f"m{index}", index), "report": report,
+        upstream = {"model": tiny_model(tmp_path / f"m{index}", index), "report": report,
                     "evaluation": _evaluation(tmp_path / f"e{index}", miou)}
         inputs = Inputs(data_version=f"data-{index}", upstream=upstream, parent_run_id=parent, config_hash="cfg")
         result = register.run(register.RegisterConfig(), inputs, tmp_path / f"r{index}")
