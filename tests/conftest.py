@@ -187,3 +187,43 @@ def tmp_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_mlflow_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MOCA_ARTIFACT_ROOT", str(store / "mlartifacts"))
     return uri
+
+
+def install_into_scratch_venv(wheel: Path, venv: Path) -> Path:
+    """A venv at `venv` with this environment's dependencies (a .pth to their site-packages) but none of its moca:
+    `wheel`, installed with --no-deps, is the only moca there, as in the images. Returns the venv's site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
+    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True)
+    return site
+
+
+@pytest.fixture(scope="session")
+def scratch_venv():
+    """`install_into_scratch_venv` for tests (conftest modules are not importable by name)."""
+    return install_into_scratch_venv
+
+
+def write_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A train step folder of the tiny MoCA model (adapters.pt + config.yaml, as `moca train` writes them) with
+    untrained adapters: for tests that need a model that loads and predicts (registration, serving), not a good one."""
+    import torch
+    import yaml
+
+    from moca.models import MocaModel, tiny_moca_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)  # the backbone's random init, as training seeds it
+    torch.save(MocaModel(tiny_moca_config()).adapter_state_dict(), folder / "adapters.pt")
+    model = {"backbone": "imagebind_tiny", "adapter": {"positions": [2, 4], "bottleneck": 32, "heads": 4}}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": seed}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """`write_tiny_model` for tests."""
+    return write_tiny_model

@@ -29,7 +29,7 @@ def test_every_package_folder_is_listed_for_the_wheel():
 
 
 @pytest.mark.slow  # builds a wheel and installs it into a scratch environment: ~30-60 s
-def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
+def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path, scratch_venv):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("moca-*.whl")
@@ -38,13 +38,8 @@ def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
             "moca/pipelines/prefect.yaml", "moca/steps/runner.py"} <= names
     # A scratch venv with this environment's dependencies but none of its moca: only the wheel provides it.
     scratch = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
-    site = next(scratch.glob("lib/python3*/site-packages"))
-    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
-    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    site = scratch_venv(wheel, scratch)
     python = scratch / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
-                   capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from moca.config import flatten
-from moca.tracking.scrub import scrub, secret_values
+from moca.tracking.scrub import scrub, scrub_obj, secret_values
 
 DEFAULT_HOME = Path(".moca")
 DEFAULT_EXPERIMENT = "moca"
@@ -103,10 +103,23 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     mlflow.set_tags(_clean_params(tags))
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, model_id: str | None = None,
+                dataset: Any | None = None) -> None:
+    """Metrics of the active run; with `model_id` also of that logged model (what the registry compares), with
+    `dataset` (moca.tracking.datasets.data_input) marked as measured on that data version."""
     import mlflow
 
-    mlflow.log_metrics({k: float(v) for k, v in flatten(metrics).items()}, step=step)
+    mlflow.log_metrics({k: float(v) for k, v in flatten(metrics).items()}, step=step, model_id=model_id,
+                       dataset=dataset)
+
+
+def log_table(rows: list[Mapping[str, Any]], artifact_file: str) -> None:
+    """A table artifact of the active run (`mlflow.log_table`): the UI shows it, and compares it across runs that
+    log the same `artifact_file`."""
+    import mlflow
+    import pandas as pd
+
+    mlflow.log_table(pd.DataFrame([scrub_obj(dict(row)) for row in rows]), artifact_file)
 
 
 def log_text(text: str, artifact_file: str) -> None:
