@@ -44,7 +44,7 @@ def render_table(result: dict[str, Any]) -> str:
 
 
 @step("evaluate", section="evaluate", config=EvaluateConfig, produces="evaluation", reads=("predictions",),
-      outputs=(SCORES, TABLE))
+      outputs=(SCORES, TABLE), data_split=lambda config: config.split)
 def run(config: EvaluateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.evaluate import evaluate_predictions
 
