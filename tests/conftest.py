@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 # Fake credentials: moto accepts any; tests scanning for leaks look for these exact strings.
 FAKE_ACCESS_KEY = "AKIAMOCATESTFAKE0001"
 FAKE_SECRET_KEY = "moca-test-secret-do-not-log-0001"
@@ -131,7 +132,7 @@ def s3_server() -> Iterator[MotoS3]:
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_s3_server() -> Iterator[type[MotoS3]]:
     """The MotoS3 class, for a test that needs a private server it can stop and restart (outage tests)."""
     yield MotoS3
@@ -187,3 +188,31 @@ def tmp_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_mlflow_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MOCA_ARTIFACT_ROOT", str(store / "mlartifacts"))
     return uri
+
+
+@dataclass
+class ImageInstall:
+    """The project as the images install it: a non-editable wheel in a scratch venv (no checkout, no `.dvc`)."""
+
+    wheel: Path
+    bin: Path  # python3, moca
+    site: Path
+
+
+@pytest.fixture(scope="session")
+def image_install(tmp_path_factory: pytest.TempPathFactory) -> ImageInstall:
+    """`pip install .` of this checkout into a scratch venv whose big dependencies (torch, mlflow, kfp, ...) are
+    this environment's, reached through a .pth file instead of being installed again (~30-60 s, not an install of
+    torch). Only the wheel provides `moca` there."""
+    root = tmp_path_factory.mktemp("image")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(root / "dist"), str(REPO)], check=True, capture_output=True)  # fmt: skip
+    (wheel,) = (root / "dist").glob("moca-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
+    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True)  # fmt: skip
+    return ImageInstall(wheel=wheel, bin=venv / "bin", site=site)
