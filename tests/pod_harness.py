@@ -38,20 +38,23 @@ from typing import Any
 
 import yaml
 
-# The container's filesystem paths mapped into each pod folder (the image's HOME/WORKDIR and /tmp emptyDir).
-POD_DIRS = {"/home/moca": "home", "/tmp": "tmp"}
+# The container's filesystem paths mapped into each pod folder: the image's HOME/WORKDIR, the /tmp emptyDir and the
+# image's own weights cache folder (a volume mounted there replaces it).
+POD_DIRS = {"/home/moca": "home", "/tmp": "tmp", "/cache/weights": "cache-weights"}
 FETCH_LINE = re.compile(r"fetched (\d+) files, (\d+) bytes")
 
 
-def image_env(dockerfile: Path) -> dict[str, str]:
-    """The ENV of the Dockerfile's last stage (what every container of the image starts with)."""
+def image_env(dockerfile: Path, build_args: dict[str, str] | None = None) -> dict[str, str]:
+    """The ENV of the Dockerfile's last stage (what every container of the image starts with), its ARGs
+    substituted (defaults, or `build_args` as `docker build --build-arg` gives them)."""
     text = dockerfile.read_text().replace("\\\n", " ")
     stage = text[text.rindex("\nFROM "):]
+    args = {**dict(re.findall(r"^ARG (\w+)=(\S+)$", stage, flags=re.M)), **(build_args or {})}
     env: dict[str, str] = {}
     for line in stage.splitlines():
         if line.startswith("ENV "):
-            for item in re.findall(r'(\w+)=("[^"]*"|\S+)', line[4:]):
-                env[item[0]] = item[1].strip('"')
+            for name, value in re.findall(r'(\w+)=("[^"]*"|\S+)', line[4:]):
+                env[name] = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], ""), value.strip('"'))
     return env
 
 
@@ -67,14 +70,14 @@ class Cluster:
 
     @classmethod
     def from_manifests(cls, rendered: list[dict], secrets: list[dict], namespace: str, services: dict[str, str],
-                       dockerfile: Path) -> Cluster:  # fmt: skip
+                       dockerfile: Path, build_args: dict[str, str] | None = None) -> Cluster:  # fmt: skip
         def objects(kind: str, docs: list[dict]) -> list[dict]:
             return [d for d in docs if d.get("kind") == kind and d["metadata"].get("namespace") == namespace]
 
         return cls(config_maps={d["metadata"]["name"]: d.get("data", {}) for d in objects("ConfigMap", rendered)},
                    secrets={d["metadata"]["name"]: d.get("stringData", {}) for d in objects("Secret", secrets)},
                    pvcs={d["metadata"]["name"] for d in objects("PersistentVolumeClaim", rendered)},
-                   services=services, image_env=image_env(dockerfile))  # fmt: skip
+                   services=services, image_env=image_env(dockerfile, build_args))  # fmt: skip
 
     def resolve(self, value: str) -> str:
         for host, loopback in self.services.items():
@@ -82,6 +85,23 @@ class Cluster:
         if ".svc.cluster.local" in value:
             raise AssertionError(f"env value {value!r} names a Service the harness does not stand in for")
         return value
+
+    def env_from(self, config_maps: list[str], secrets: list[str], mounts: dict[str, Path]) -> dict[str, str]:
+        """A container's env with `envFrom` these ConfigMaps and Secrets (every key), after the image's ENV."""
+        env = dict(self.image_env)
+        for name in config_maps:
+            env.update(self._object(self.config_maps, "ConfigMap", name))
+        for name in secrets:
+            env.update(self._object(self.secrets, "Secret", name))
+        return {k: map_paths(self.resolve(v), mounts) for k, v in env.items()}
+
+    @staticmethod
+    def _object(objects: dict, kind: str, name: str, optional: bool = False) -> dict:
+        if name not in objects:
+            if optional:
+                return {}
+            raise AssertionError(f"pod would not start: {kind} {name} does not exist in its namespace")
+        return objects[name]
 
 
 @dataclass
@@ -94,6 +114,7 @@ class TaskRecord:
     downloaded: int = 0  # artifact bytes the launcher moved into the pod
     uploaded: int = 0
     fetched: int = 0  # dataset bytes the task fetched itself (its own log line)
+    env: dict[str, str] = field(default_factory=dict)  # the pod's environment
 
     def log_tail(self, n: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log and self.log.exists() else ""
@@ -219,7 +240,7 @@ class Harness:
         executor_input, local_outputs = self._executor_input(name, pod, values, arts, outputs, record)
         command = [part.replace("{{$}}", json.dumps(executor_input)) for part in executor["command"] +
                    executor.get("args", [])]  # fmt: skip
-        env = self._env(pod, executor, platform, mounts)
+        env = record.env = self._env(pod, executor, platform, mounts)
         if name in self.killed:  # the kubelet's OOM kill: exit 137, and nothing of the task's own code runs
             record.log.write_text("OOMKilled (exit 137)\n")
             return record
@@ -254,41 +275,28 @@ class Harness:
         env = dict(self.cluster.image_env)
         env.update({e["name"]: e["value"] for e in executor.get("env", [])})
         for source in platform.get("secretAsEnv", []):
-            data = self._object(self.cluster.secrets, "Secret", source["secretName"], source)
+            data = self.cluster._object(self.cluster.secrets, "Secret", source["secretName"], source.get("optional"))
             env.update({k["envVar"]: self._key(data, "Secret", source["secretName"], k["secretKey"], source)
                         for k in source["keyToEnv"]})  # fmt: skip
         for source in platform.get("configMapAsEnv", []):
-            data = self._object(self.cluster.config_maps, "ConfigMap", source["configMapName"], source)
+            data = self.cluster._object(self.cluster.config_maps, "ConfigMap", source["configMapName"],
+                                        source.get("optional"))  # fmt: skip
             env.update({k["envVar"]: self._key(data, "ConfigMap", source["configMapName"], k["configMapKey"], source)
                         for k in source["keyToEnv"]})  # fmt: skip
         labels = {**platform.get("podMetadata", {}).get("labels", {}), "pipeline/runid": self.run_id}
         for item in platform.get("fieldPathAsEnv", []):
             label = re.fullmatch(r"metadata\.labels\['([^']+)'\]", item["fieldPath"])
             env[item["name"]] = labels.get(label[1], "") if label else ""
-        env = {k: self._map_paths(self.cluster.resolve(v), mounts) for k, v in env.items()}
+        env = {k: map_paths(self.cluster.resolve(v), mounts) for k, v in env.items()}
         env["PATH"] = f"{self.python_bin}:/usr/local/bin:/usr/bin:/bin"
         env["TMPDIR"] = str(mounts["/tmp"])  # the pod's /tmp emptyDir
         return env
-
-    @staticmethod
-    def _object(objects: dict, kind: str, name: str, source: dict) -> dict:
-        if name not in objects:
-            if source.get("optional"):
-                return {}
-            raise AssertionError(f"pod would not start: {kind} {name} does not exist in the pipeline namespace")
-        return objects[name]
 
     @staticmethod
     def _key(data: dict, kind: str, name: str, key: str, source: dict) -> str:
         if key not in data and not source.get("optional"):
             raise AssertionError(f"pod would not start: {kind} {name} has no key {key}")
         return str(data.get(key, ""))
-
-    @staticmethod
-    def _map_paths(value: str, mounts: dict[str, Path]) -> str:
-        for path in sorted(mounts, key=len, reverse=True):
-            value = re.sub(rf"(?<![\w/.]){re.escape(path)}(?=$|[/,:])", str(mounts[path]), value)
-        return value
 
     def _executor_input(self, name: str, pod: Path, values: dict, arts: dict, outputs: dict,
                         record: TaskRecord) -> tuple[dict, dict[str, Path]]:  # fmt: skip
@@ -347,6 +355,14 @@ class Harness:
                                  "pvcNames": [m.get("constant") for m in platform.get("pvcMount", [])],
                                  "env": executor.get("env", [])}}  # fmt: skip
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def map_paths(value: str, mounts: dict[str, Path]) -> str:
+    """Absolute container paths in an env value (a path, or a comma-separated list) moved to where they are mounted
+    in the emulation."""
+    for path in sorted(mounts, key=len, reverse=True):
+        value = re.sub(rf"(?<![\w/.]){re.escape(path)}(?=$|[/,:])", str(mounts[path]), value)
+    return value
 
 
 def _cel(condition: str, values: dict[str, Any]) -> bool:

@@ -2,16 +2,15 @@
 own container command in a fresh pod folder with only the env the IR, the manifests and the image give it, the
 project installed as a wheel, artifacts through an S3 store (a moto server), MLflow a real `mlflow server`.
 
-The data is published as a cluster user would: `dvc push` to s3://moca-data/dvc, `moca data publish` of the
-pointer s3://moca-data/pointers/s4.dvc, which the run names as its data (no git, no `.dvc` in any pod).
+The data is published as a cluster user would (tests/conftest.py `published_data`): `dvc push` to
+s3://moca-data/dvc, `moca data publish` of the pointer s3://moca-data/pointers/s4.dvc, which the run names as its
+data (no git, no `.dvc` in any pod).
 Slow: each pod is a fresh interpreter importing torch, MLflow and GE.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -23,77 +22,31 @@ from pod_harness import Cluster, Harness, object_bytes
 pytestmark = pytest.mark.slow
 
 NAMESPACE = "kubeflow"  # where KFP runs the pipeline's pods (k8s/base/kfp)
-BUCKETS = ("moca-data", "moca-weights", "moca-mlflow", "mlpipeline")  # k8s/README.md step 4, and KFP's own
-POINTER = "s3://moca-data/pointers/s4.dvc"
 STEP_TASKS = ("start-run", "ingest", "validate", "mine-pairs", "train", "infer", "evaluate", "register")
 
 
 @pytest.fixture(scope="module")
-def store(make_s3_server):
-    server = make_s3_server()
-    server.start()
-    for bucket in BUCKETS:
-        server.create_bucket(bucket)
-    yield server
-    server.stop()
+def harness(cluster_store, cluster_mlflow, published_data, image_install, tmp_path_factory) -> Harness:
+    from moca.steps.kubeflow import compile_pipeline
+    from moca.tracking.runs import git_sha
 
-
-@pytest.fixture(scope="module")
-def mlflow_url(store, start_server, tmp_path_factory):
-    """The MLflow server as k8s/base/stack/mlflow.yaml runs it: artifacts proxied to s3://moca-mlflow/artifacts."""
-    root = tmp_path_factory.mktemp("mlflow")
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--serve-artifacts",
-               "--artifacts-destination", "s3://moca-mlflow/artifacts"]  # fmt: skip
-    with start_server(command, "/health", {**os.environ, **store.env}, root / "server.log", 180) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def published(store, tiny_s4, image_install, tmp_path_factory) -> str:
-    """The tiny dataset pushed to the DVC remote in the store and the data pointer published; its version."""
-    from moca.versioning import add_and_push
-
-    repo = tmp_path_factory.mktemp("producer")
-    (repo / ".dvc").mkdir()
-    (repo / ".dvc" / "config").write_text("[core]\n    no_scm = true\n    remote = s3\n"
-                                          "['remote \"s3\"']\n    url = s3://moca-data/dvc\n")  # fmt: skip
-    subprocess.run(["cp", "-r", str(tiny_s4), str(repo / "data")], check=True)
-    previous = dict(os.environ)
-    os.environ.update(store.env)
-    try:
-        version = add_and_push(repo / "data")
-    finally:
-        os.environ.clear()
-        os.environ.update(previous)
-    env = {"PATH": f"{image_install.bin}:/usr/bin:/bin", "HOME": str(repo), **store.env}
-    result = subprocess.run([str(image_install.bin / "moca"), "data", "publish", "data.dvc", "--to", POINTER,
-                             "--remote", "s3://moca-data/dvc"], cwd=repo, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert version in result.stdout
-    return version
-
-
-@pytest.fixture(scope="module")
-def harness(store, mlflow_url, published, image_install, tmp_path_factory) -> Harness:
     folder = tmp_path_factory.mktemp("cluster")
     config = write_config(folder / "pipeline.yaml", Path("data"), kfp={"retries": 0, "caching": True})
     settings = yaml.safe_load(config.read_text())
-    settings["data"].update(rev=POINTER, remote="s3://moca-data/dvc", by_reference=True)  # what pods can reach
+    settings["data"].update(rev=published_data.pointer, remote="s3://moca-data/dvc", by_reference=True)
     config.write_text(yaml.safe_dump(settings))
-    from moca.steps.kubeflow import compile_pipeline
-
     ir = compile_pipeline(config, folder / "pipeline.yaml.ir")
     rendered = subprocess.run([str(REPO / ".venv" / "bin" / "kubectl"), "kustomize", str(REPO / "k8s/overlays/dev")],
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
     secrets = list(yaml.safe_load_all((REPO / "k8s" / "secrets.example.yaml").read_text()))
-    services = {"moca-object-store.moca.svc.cluster.local:8333": store.endpoint.removeprefix("http://"),
-                "moca-mlflow.moca.svc.cluster.local:5000": mlflow_url.removeprefix("http://")}
+    services = {"moca-object-store.moca.svc.cluster.local:8333": cluster_store.endpoint.removeprefix("http://"),
+                "moca-mlflow.moca.svc.cluster.local:5000": cluster_mlflow.removeprefix("http://")}
+    built_from = {"GIT_SHA": git_sha()}  # what `make images` passes to `docker build`
     cluster = Cluster.from_manifests([d for d in yaml.safe_load_all(rendered) if d], secrets, NAMESPACE, services,
-                                     REPO / "docker" / "Dockerfile.cpu")  # fmt: skip
-    s3 = boto3.client("s3", endpoint_url=store.endpoint, region_name="us-east-1",
-                      aws_access_key_id=store.env["AWS_ACCESS_KEY_ID"],
-                      aws_secret_access_key=store.env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+                                     REPO / "docker" / "Dockerfile.cpu", built_from)  # fmt: skip
+    s3 = boto3.client("s3", endpoint_url=cluster_store.endpoint, region_name="us-east-1",
+                      aws_access_key_id=cluster_store.env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=cluster_store.env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
     return Harness(ir, cluster, image_install.bin, folder, s3)
 
 
@@ -106,10 +59,10 @@ def _failed(records) -> str:
     return "\n".join(f"--- {r.name}\n{r.log_tail()}" for r in records.values() if r.state == "FAILED")
 
 
-def _mlflow(mlflow_url):
+def _mlflow(url):
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
+    return MlflowClient(tracking_uri=url, registry_uri=url)
 
 
 def _parent(client, run_name: str):
@@ -118,12 +71,13 @@ def _parent(client, run_name: str):
     return run
 
 
-def test_every_task_runs_green_as_a_pod(first_run, mlflow_url, published, harness):
+def test_every_task_runs_green_as_a_pod(first_run, cluster_mlflow, published_data, harness):
     assert {n: r.state for n, r in first_run.items() if n in STEP_TASKS + ("finish-run",)} == dict.fromkeys(
         (*STEP_TASKS, "finish-run"), "SUCCEEDED"), _failed(first_run)
     assert first_run["stop-run"].state == "SKIPPED"
+    published = published_data.version
     assert first_run["start-run"].outputs["data_version"] == published  # the pointer, read in the pod
-    client = _mlflow(mlflow_url)
+    client = _mlflow(cluster_mlflow)
     parent = _parent(client, "pods-1")
     assert parent.info.status == "FINISHED" and parent.data.tags["moca.data_version"] == published
     champion = client.get_model_version_by_alias("moca", "champion")
@@ -132,12 +86,15 @@ def test_every_task_runs_green_as_a_pod(first_run, mlflow_url, published, harnes
                                                                           f"'{parent.info.run_id}'")  # fmt: skip
     assert {r.data.tags["moca.step"] for r in steps} == {"ingest", "validate", "mine_pairs", "train", "infer",
                                                          "evaluate", "register"}  # fmt: skip
-    assert not (harness.root / "pods" / "mlflow.db").exists()
+    volume = harness.root / "volumes" / "moca-weights-cache"  # the PVC of k8s/base/kfp, shared by the model tasks
+    assert {t: Path(first_run[t].env["MOCA_WEIGHTS_CACHE"]) == volume for t in STEP_TASKS} == {
+        t: t in ("mine-pairs", "train", "infer") for t in STEP_TASKS}  # fmt: skip
+    assert not list((harness.root / "pods").rglob("mlflow.db"))  # no pod fell back to a store of its own
 
 
-def test_the_dataset_moves_by_reference_and_each_task_fetches_its_split(first_run, tiny_s4):
+def test_the_dataset_moves_by_reference_and_each_task_fetches_its_split(first_run, published_data):
     moved = object_bytes(first_run)
-    whole = sum(f.stat().st_size for f in tiny_s4.rglob("*") if f.is_file())
+    whole = sum(f.stat().st_size for f in published_data.data.rglob("*") if f.is_file())
     assert moved["ingest"]["artifacts_out"] < 1000  # reference.json + manifest, not the data
     assert moved["validate"]["dataset_fetched"] == pytest.approx(whole, rel=0.01)  # validation reads it all
     for task in ("mine-pairs", "train", "infer", "evaluate"):
@@ -145,23 +102,23 @@ def test_the_dataset_moves_by_reference_and_each_task_fetches_its_split(first_ru
         assert moved[task]["artifacts_in"] < whole, task
 
 
-def test_an_identical_rerun_reuses_ingest_mining_and_training(first_run, harness, mlflow_url):
+def test_an_identical_rerun_reuses_ingest_mining_and_training(first_run, harness, cluster_mlflow):
     again = harness.run({"run_name": "pods-2"})
     states = {n: again[n].state for n in (*STEP_TASKS, "finish-run")}
     assert states == {"start-run": "SUCCEEDED", "ingest": "CACHED", "validate": "SUCCEEDED", "mine-pairs": "CACHED",
                       "train": "CACHED", "infer": "CACHED", "evaluate": "CACHED", "register": "SUCCEEDED",
                       "finish-run": "SUCCEEDED"}, _failed(again)  # fmt: skip
-    assert _parent(_mlflow(mlflow_url), "pods-2").info.status == "FINISHED"
+    assert _parent(_mlflow(cluster_mlflow), "pods-2").info.status == "FINISHED"
     relearn = harness.run({"run_name": "pods-3", "lr": 0.0123})
     assert relearn["mine-pairs"].state == "CACHED" and relearn["train"].state == "SUCCEEDED", _failed(relearn)
 
 
-def test_a_killed_pod_fails_the_mlflow_run(first_run, harness, mlflow_url, monkeypatch):
+def test_a_killed_pod_fails_the_mlflow_run(first_run, harness, cluster_mlflow, monkeypatch):
     """A task killed from outside (OOM: exit 137, nothing of its own code runs to report it) fails the KFP run;
     the exit handler still runs and ends the MLflow parent run FAILED instead of leaving it RUNNING."""
     monkeypatch.setattr(harness, "killed", {"train"})
     records = harness.run({"run_name": "pods-oom", "lr": 0.5})
     assert records["train"].state == "FAILED" and records["infer"].state == "SKIPPED"
     assert records["finish-run"].state == "SUCCEEDED", _failed(records)
-    parent = _parent(_mlflow(mlflow_url), "pods-oom")
+    parent = _parent(_mlflow(cluster_mlflow), "pods-oom")
     assert parent.info.status == "FAILED" and parent.data.tags["moca.kfp_state"] == "FAILED"
