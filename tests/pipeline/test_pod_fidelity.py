@@ -95,7 +95,7 @@ def test_every_task_runs_green_as_a_pod(first_run, cluster_mlflow, published_dat
 def test_the_dataset_moves_by_reference_and_each_task_fetches_its_split(first_run, published_data):
     moved = object_bytes(first_run)
     whole = sum(f.stat().st_size for f in published_data.data.rglob("*") if f.is_file())
-    assert moved["ingest"]["artifacts_out"] < 1000  # reference.json + manifest, not the data
+    assert moved["ingest"]["artifacts_out"] < 4096  # reference.json and the step manifest, not the data
     assert moved["validate"]["dataset_fetched"] == pytest.approx(whole, rel=0.01)  # validation reads it all
     for task in ("mine-pairs", "train", "infer", "evaluate"):
         assert 0 < moved[task]["dataset_fetched"] < 0.8 * whole, task
