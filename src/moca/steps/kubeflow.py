@@ -70,7 +70,7 @@ def resolve_data_rev(config: PipelineConfig, data_rev: str | None) -> str:
     newest version) and "" (the folder as is) pass unchanged."""
     import dataclasses
 
-    from moca.steps.ingest import CONTENT_HASH, resolve_version
+    from moca.steps.ingest import resolve_version
     from moca.versioning import VERSION_PATTERN, is_pointer
 
     rev = config.data.rev if data_rev is None else data_rev
