@@ -61,7 +61,7 @@ def _write_tables(result: dict[str, Any], folder: Path) -> dict[str, str]:
 
 
 @step("evaluate", section="evaluate", config=EvaluateConfig, produces="evaluation", reads=("predictions",),
-      outputs=(SCORES, TABLE))
+      outputs=(SCORES, TABLE), data_split=lambda config: config.split)
 def run(config: EvaluateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.evaluate import evaluate_predictions
 

@@ -111,16 +111,20 @@ class Step:
     volatile: tuple[str, ...] = ()  # config keys that do not change the result (devices, workers, paths)
     check: Callable[[Any, Inputs], None] | None = None  # fails fast on unusable settings, before any work
     key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None  # inputs beyond data and upstream
+    # The one split of the dataset it reads (from its config), None = all of it: a task on a cluster fetches that.
+    data_split: Callable[[Any], str] | None = None
 
 
 def step(name: str, section: str, config: type, produces: str, reads: tuple[str, ...] = (),
          outputs: tuple[str, ...] = (), keep: bool = False, volatile: tuple[str, ...] = (),
          check: Callable[[Any, Inputs], None] | None = None,
-         key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None) -> Callable[[Body], Any]:
+         key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None,
+         data_split: Callable[[Any], str] | None = None) -> Callable[[Body], Any]:
     """Turn `body(config, inputs, folder) -> {metrics, info, artifacts}` into the step's `run(config, inputs, out)`."""
 
     def decorate(body: Body) -> Callable[..., StepResult]:
-        spec = Step(name, section, config, body, produces, reads, outputs, keep, volatile, check, key_inputs)
+        spec = Step(name, section, config, body, produces, reads, outputs, keep, volatile, check, key_inputs,
+                    data_split)
 
         @functools.wraps(body)
         def run(config: Any, inputs: Inputs | None = None, out: str | Path = ".") -> StepResult:

@@ -21,6 +21,7 @@ from moca.tracking.scrub import scrub, scrub_obj, secret_values
 
 DEFAULT_HOME = Path(".moca")
 DEFAULT_EXPERIMENT = "moca"
+RUN_KEY_TAG = "moca.run_key"  # names the parent run of one Kubeflow run (its run id), so tasks find it by key
 # MLflow refuses longer param values; the full config is logged as an artifact anyway.
 MAX_PARAM_LENGTH = 6000
 TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".txt", ".md", ".html", ".csv", ".log", ".cfg", ".ini", ".toml"}
@@ -204,6 +205,24 @@ def start_pipeline_run(run_name: str, params: Mapping[str, Any] | None = None,
     for key, value in _clean_params(params or {}).items():
         client.log_param(run.info.run_id, key, value)
     return run.info.run_id
+
+
+def pipeline_run_for(key: str, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
+                     params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None) -> str:
+    """The id of the parent run tagged with `key` (a Kubeflow run id) in `experiment`, created (named `run_name`)
+    when there is none yet. Tasks attach by this key rather than by a run id parameter, because parameters enter
+    Kubeflow's cache keys and a per-run id would make every task a cache miss."""
+    from mlflow import MlflowClient
+
+    if not key or not all(c.isalnum() or c in "-_.:" for c in key):
+        raise ValueError(f"pipeline run key {key!r}: expected letters, digits and -_.: only")
+    experiment_id = ensure_experiment(experiment)
+    found = MlflowClient().search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
+                                       order_by=["attributes.start_time ASC"], max_results=1)  # fmt: skip
+    if found:
+        return found[0].info.run_id
+    return start_pipeline_run(run_name or key, params=params, tags={**(tags or {}), RUN_KEY_TAG: key},
+                              experiment=experiment)  # fmt: skip
 
 
 def finish_pipeline_run(run_id: str, status: str = "FINISHED", metrics: Mapping[str, float] | None = None) -> None:
