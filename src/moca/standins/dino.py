@@ -1,20 +1,28 @@
-"""STAND-IN for DINO weights: self-distillation with no labels (Caron et al. 2021) of the registry's `dino_tiny`.
+"""STAND-IN for DINO weights: label-free view-invariance training of the registry's `dino_tiny` (DINO's recipe).
 
-The recipe keeps what makes DINO DINO (facebookresearch/dino, `main_dino.py`), scaled to a 2-block ViT and a few
-minutes of one CPU thread:
-- multi-crop: 2 global views (scale 0.4-1, 224 px) and `local_crops` local views (scale 0.05-0.4, 96 px) of each
-  image, with DINO's augmentations (flip, colour jitter p 0.8, grayscale p 0.2, blur, solarisation);
-- a student and a teacher of the same architecture, each ViT + projection head (3-layer MLP, L2-normalised
-  bottleneck, weight-normalised prototype layer); the teacher sees only the global views and is an exponential
-  moving average of the student (momentum cosine-scheduled to 1), never trained by gradient;
-- cross-entropy between the teacher's *centred* and *sharpened* (temperature 0.04) distribution and the student's
-  (temperature 0.1) over every pair of different views; the centre is an EMA of the teacher's batch mean (this
-  and the sharpening are what prevent collapse);
-- AdamW with a linear warm-up then cosine learning rate, weight decay cosine 0.04 -> 0.4 (none on biases and
-  norms), per-parameter gradient clipping at 3, the prototype layer frozen for the first steps.
-Scaled down: head widths, prototype count, batch, step count; no stochastic depth (the registry's model has none).
-No label, mask or audio is read: only the corpus's images. The released checkpoint is the teacher's ViT, as DINO
-releases its teacher; its CLS token is what `moca.mining` reads.
+What is kept of DINO (Caron et al. 2021, facebookresearch/dino `main_dino.py`): a student and a teacher of the same
+architecture (ViT + projection head: 3-layer MLP to an L2-normalised bottleneck); the teacher sees global views
+(scale 0.4-1, 224 px), gets no gradient and follows the student by EMA; DINO's augmentations (random resized crop,
+flip, colour jitter, blur, solarisation); centring of the teacher's outputs and a sharpening temperature; AdamW
+with warm-up and cosine learning rate, weight decay cosine 0.04 -> 0.4 (none on biases and norms), per-parameter
+gradient clipping at 3. The released checkpoint is the teacher's ViT, as DINO releases its teacher; its CLS token
+is what `moca.mining` reads.
+
+What the default recipe changes, each measured on the gate (docs/models.md, "Stand-in models", has the table):
+- objective `infonce`: each student view must pick its own image's teacher view among the batch (temperature 0.2)
+  on batch-centred embeddings. DINO's own loss (`objective="dino"`, kept) collapsed to uniform outputs within
+  the few hundred steps a CPU build affords; so did InfoNCE without the centring (a shared CLS component grows
+  faster than any image's own);
+- teacher momentum 0 (the teacher is the student of the step before, without gradient): at this length any lag
+  only slows learning (mined positives sharing the sounding class: 10 % at 0.9, 13 % at 0.5 -> 0.9, 16 % at 0);
+- no hue jitter or grayscale, as colour is part of what makes a synthetic class; no local crops (they cost more
+  than they gave);
+- background removal (Ryali et al. 2021, "Characterizing and improving the robustness of self-supervised
+  learning through background augmentations"): the teacher's views show the image's objects on a flat
+  background, the student's do with probability 0.3. In this world every crop of a frame shares its background,
+  which would otherwise be the easiest thing to be invariant to; the foreground comes from the corpus's owner
+  maps, class-agnostic (which pixels belong to some object), the way Ryali et al. used saliency masks.
+No class label and no audio is read.
 """
 
 from __future__ import annotations
@@ -38,46 +46,48 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DinoRecipe:
     steps: int = 300
-    batch_size: int = 16
-    local_crops: int = 6
+    batch_size: int = 32
+    local_crops: int = 0  # DINO: 8 local views
     global_size: int = 224
     local_size: int = 96
     global_scale: tuple[float, float] = (0.4, 1.0)
     local_scale: tuple[float, float] = (0.05, 0.4)
-    prototypes: int = 1024  # DINO's out_dim (65536 for ImageNet)
+    prototypes: int = 1024  # DINO's out_dim (65536 for ImageNet); objective "dino" only
     head_hidden: int = 256  # 2048 in DINO
     head_bottleneck: int = 64  # 256 in DINO
-    head_batch_norm: bool = False  # DINO's use_bn_in_head
-    lr: float = 2e-3
+    lr: float = 1e-3
     min_lr: float = 1e-5
-    warmup_steps: int = 30
+    warmup_steps: int = 10
     weight_decay: tuple[float, float] = (0.04, 0.4)
-    momentum: tuple[float, float] = (0.99, 1.0)  # 0.996 in DINO, whose runs are ~100x longer
-    student_temp: float = 0.1
-    teacher_temp: tuple[float, float] = (0.04, 0.04)  # warm-up start and final value
+    momentum: tuple[float, float] = (0.0, 0.0)  # teacher EMA, cosine from first to second; DINO: 0.996 -> 1
+    student_temp: float = 0.1  # objective "dino"
+    teacher_temp: tuple[float, float] = (0.04, 0.04)  # objective "dino": warm-up start and final value
     teacher_temp_warmup_steps: int = 0
-    center_momentum: float = 0.9
+    center_momentum: float = 0.9  # objective "dino"
     clip_grad: float = 3.0
-    freeze_last_layer_steps: int = 30
-    colour_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)  # brightness, contrast, saturation, hue
+    freeze_last_layer_steps: int = 10  # objective "dino"
+    colour_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.0)  # brightness, contrast, saturation, hue
     jitter_p: float = 0.8
-    grayscale_p: float = 0.2
-    background_swap_p: float = 0.0  # student views: the objects on a flat background with this probability
-    teacher_background_swap_p: float = 0.0  # the same for the teacher's global views (Ryali et al. 2021)
-    objective: str = "dino"  # "dino": self-distillation; "infonce": contrastive with the same EMA teacher
-    temperature: float = 0.2  # InfoNCE (MoCo v3's)
+    grayscale_p: float = 0.0  # DINO: 0.2
+    background_swap_p: float = 0.3  # student views: the objects on a flat background with this probability
+    teacher_background_swap_p: float = 1.0  # the same for the teacher's views
+    objective: str = "infonce"  # or "dino": DINO's self-distillation loss (collapsed at this budget)
+    temperature: float = 0.2  # objective "infonce" (MoCo v3's)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("infonce", "dino"):
+            raise ValueError(f"DinoRecipe.objective: {self.objective!r} is not 'infonce' or 'dino'")
 
 
 class DinoHead(nn.Module):
     """DINO's projection head: MLP -> L2-normalised bottleneck -> prototypes with unit-norm weights (DINO's
     weight-normalised last layer with its gain fixed at 1, `norm_last_layer=True`)."""
 
-    def __init__(self, dim: int, prototypes: int, hidden: int, bottleneck: int, batch_norm: bool = False):
+    def __init__(self, dim: int, prototypes: int, hidden: int, bottleneck: int):
         super().__init__()
-        norm = (lambda: nn.BatchNorm1d(hidden)) if batch_norm else nn.Identity  # DINO's use_bn_in_head
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), norm(), nn.GELU(), nn.Linear(hidden, hidden), norm(),
-                                 nn.GELU(), nn.Linear(hidden, bottleneck))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                                 nn.Linear(hidden, bottleneck))
         self.prototypes = nn.Parameter(torch.empty(prototypes, bottleneck))
         nn.init.trunc_normal_(self.prototypes, std=0.02)
         for layer in self.mlp:
@@ -178,25 +188,33 @@ def _param_groups(module: nn.Module) -> list[dict]:
 
 def swap_backgrounds(images: torch.Tensor, foreground: torch.Tensor, index: torch.Tensor, p: float,
                      generator: torch.Generator) -> torch.Tensor:
-    """Images `index` of `images` (N, 3, H, W), each with probability `p` pasted (its `foreground` (N, H, W)
-    pixels) onto a random other image of the corpus: the background-swap augmentation of Ryali et al. 2021, which
-    stops a view-invariance objective from recognising an image by its background."""
+    """Images `index` of `images` (N, 3, H, W) uint8, each with probability `p` reduced to its `foreground`
+    (N, H, W) pixels on a flat random colour in the range of the corpus's backgrounds (Ryali et al.'s background
+    removal), so a view-invariance objective cannot recognise an image by its background."""
     swap = torch.rand(len(index), generator=generator) < p
     flat = torch.randint(70, 171, (len(index), 3, 1, 1), generator=generator, dtype=torch.uint8)
     keep = foreground[index] | ~swap[:, None, None]
     return torch.where(keep[:, None], images[index], flat)
 
 
+def _views(images: torch.Tensor, foreground: torch.Tensor | None, index: torch.Tensor, transform: nn.Module,
+           swap_p: float, generator: torch.Generator) -> torch.Tensor:
+    """One augmented view of each image `index`, its background removed with probability `swap_p`."""
+    batch = images[index] if foreground is None else swap_backgrounds(images, foreground, index, swap_p, generator)
+    return torch.stack([transform(x) for x in batch])
+
+
 def train_dino(images: torch.Tensor, recipe: DinoRecipe, foreground: torch.Tensor | None = None) -> nn.Module:
-    """DINO self-distillation of `dino_tiny` on `images` (N, 3, H, W) uint8; returns the teacher ViT (eval mode).
-    Deterministic for a given recipe and images on one thread."""
+    """Train `dino_tiny` on `images` (N, 3, H, W) uint8 by `recipe` (module doc); `foreground` (N, H, W) bool marks
+    object pixels for background removal (None: none). Returns the teacher ViT in eval mode. Deterministic for a
+    given recipe and images on one thread."""
     from moca.models import build_model
 
     torch.manual_seed(recipe.seed)
     backbone = build_model("dino_tiny").train()
     dim = backbone.embed_dim
     student = nn.ModuleDict({"vit": backbone, "head": DinoHead(dim, recipe.prototypes, recipe.head_hidden,
-                                                                recipe.head_bottleneck, recipe.head_batch_norm)})
+                                                                recipe.head_bottleneck)})
     teacher = copy.deepcopy(student).requires_grad_(False)
     optimizer = torch.optim.AdamW(_param_groups(student), lr=recipe.lr)
     steps = recipe.steps
@@ -216,14 +234,10 @@ def train_dino(images: torch.Tensor, recipe: DinoRecipe, foreground: torch.Tenso
                 group["weight_decay"] = weight_decay[step]
         index = torch.randint(len(images), (recipe.batch_size,), generator=generator)
 
-        def views(transform: nn.Module, swap_p: float) -> torch.Tensor:
-            batch = images[index] if foreground is None else swap_backgrounds(images, foreground, index, swap_p,
-                                                                              generator)
-            return torch.stack([transform(x) for x in batch])
-
-        teacher_globals = [views(first, recipe.teacher_background_swap_p), views(second, recipe.teacher_background_swap_p)]
-        globals_ = [views(first, recipe.background_swap_p), views(second, recipe.background_swap_p)]
-        locals_ = [views(local, recipe.background_swap_p) for _ in range(recipe.local_crops)]
+        teacher_p, student_p = recipe.teacher_background_swap_p, recipe.background_swap_p
+        teacher_globals = [_views(images, foreground, index, t, teacher_p, generator) for t in (first, second)]
+        globals_ = [_views(images, foreground, index, t, student_p, generator) for t in (first, second)]
+        locals_ = [_views(images, foreground, index, local, student_p, generator) for _ in range(recipe.local_crops)]
         contrastive = recipe.objective == "infonce"
         with torch.no_grad():
             teacher_feat = cls_features(teacher["vit"], torch.cat(teacher_globals))

@@ -1,0 +1,95 @@
+"""Stand-ins: the shipped ones load through the registry with their sha256; a tampered file is refused; the build is
+deterministic (a tiny build run twice gives identical bytes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from moca.errors import ConfigError, WeightsError
+from moca.models import build_model, get_entry
+from moca.standins import build_standin, get_standin, list_standins, read_manifest, standin_weights
+from moca.standins.build import BuildConfig, build_standins, state_bytes
+from moca.standins.dino import DinoRecipe
+from moca.standins.registry import WEIGHTS_DIR
+from moca.standins.sam import SamRecipe
+
+NAMES = ("dino_tiny_standin", "sam_tiny_standin", "imagebind_tiny_standin")
+TINY_BUILD = BuildConfig(
+    videos=2, seed=1000,
+    dino=DinoRecipe(steps=2, batch_size=2, local_crops=1, warmup_steps=1, freeze_last_layer_steps=1),
+    sam=SamRecipe(steps=2, batch_size=2, warmup_steps=1),
+    imagebind={"steps": 2, "batch_size": 2, "seed": 0},
+)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_standin_loads_through_the_registry_with_its_sha256(name):
+    standin = get_standin(name)
+    spec = standin_weights(name)
+    assert spec.sha256 == standin.sha256 and spec.uri.startswith("file://")
+    assert get_entry(standin.model).tiny  # a stand-in is always one of the registry's tiny configs
+    model = build_standin(name)
+    torch.manual_seed(0)
+    random_init = build_model(standin.model)
+    trained = model.state_dict()
+    assert any(not torch.equal(trained[k], v) for k, v in random_init.state_dict().items())
+    assert standin.corpus["seed"] >= 1000  # never an evaluation seed
+
+
+def test_the_manifest_lists_every_standin_under_its_size_budget():
+    assert sorted(list_standins()) == sorted(NAMES)
+    total = sum(get_standin(n).path().stat().st_size for n in NAMES)
+    assert total <= 20 * 1024 * 1024
+
+
+def test_a_tampered_standin_is_refused(tmp_path):
+    folder = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, folder)
+    path = get_standin("dino_tiny_standin", folder).path(folder)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        build_standin("dino_tiny_standin", folder)
+
+
+def test_unknown_standin_and_missing_manifest_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown stand-in"):
+        get_standin("dino_vitb16")
+    with pytest.raises(ConfigError, match="no stand-in manifest"):
+        read_manifest(tmp_path)
+    (tmp_path / "standins.json").write_text(json.dumps({"standins": [{"name": "x"}]}))
+    with pytest.raises(ConfigError, match="not a stand-in manifest"):
+        read_manifest(tmp_path)
+
+
+def test_state_bytes_are_half_precision_and_reproducible():
+    state = {"w": torch.randn(3, 3), "steps": torch.tensor(4)}
+    first = state_bytes(state)
+    assert first == state_bytes({k: v.clone() for k, v in state.items()})
+    import io
+
+    loaded = torch.load(io.BytesIO(first), weights_only=True)
+    assert loaded["w"].dtype == torch.float16 and loaded["steps"].dtype == torch.int64
+
+
+@pytest.mark.slow  # two tiny builds: corpus synthesis and a few steps of each objective, ~1 min on a busy machine
+def test_tiny_build_twice_gives_identical_bytes(tmp_path):
+    first = build_standins(tmp_path / "a", TINY_BUILD, tmp_path / "work-a")
+    second = build_standins(tmp_path / "b", TINY_BUILD, tmp_path / "work-b")
+    for one, two in zip(first["standins"], second["standins"]):
+        assert one["sha256"] == two["sha256"], one["name"]
+        assert (tmp_path / "a" / one["file"]).read_bytes() == (tmp_path / "b" / two["file"]).read_bytes()
+    for name in NAMES:  # and what it built loads through the registry like the shipped stand-ins
+        build_standin(name, tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "standins.json").read_text())["warning"].startswith("STAND-INS")
+
+
+def test_weights_folder_has_only_what_the_manifest_names():
+    listed = {get_standin(n).file for n in NAMES} | {"standins.json"}
+    assert {p.name for p in Path(WEIGHTS_DIR).iterdir()} == listed
