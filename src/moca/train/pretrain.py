@@ -32,7 +32,8 @@ from moca.progress import progress
 log = logging.getLogger(__name__)
 
 
-def dense_and_audio(model: torch.nn.Module, image: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def dense_and_audio(model: torch.nn.Module, image: torch.Tensor,
+                    audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """With gradients: image (B, 3, 224, 224) -> patch features (B, N, D); audio (B, 1, 1, 128, 204) -> (B, D)."""
     vision = model.modality_preprocessors["vision"](vision=image)
     tokens = model.modality_trunks["vision"](**vision["trunk"])
@@ -52,7 +53,8 @@ def multiple_instance_scores(dense: torch.Tensor, audio_emb: torch.Tensor, top_k
 
 
 def pretrain_tiny(data: str | Path, out: str | Path, steps: int = 300, batch_size: int = 16, lr: float = 1e-3,
-                  tau: float = 0.07, seed: int = 0, benchmark: str = "s4", top_k: int = 8, warmup_steps: int = 0) -> str:
+                  tau: float = 0.07, seed: int = 0, benchmark: str = "s4", top_k: int = 8,
+                  warmup_steps: int = 0) -> str:
     """Train tiny ImageBind's vision and audio towers on the train split of `data`; write the full state dict to
     `out` (loadable as `model.backbone_weights: {uri: file://..., sha256: ...}`). Returns its sha256."""
     from moca.data.datasets import TrainFrames
