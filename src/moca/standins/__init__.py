@@ -8,7 +8,7 @@ synthetic corpus that no evaluation uses, with its real counterpart's kind of ob
 | stand-in | registry model | objective |
 |---|---|---|
 | `dino_tiny_standin` | `dino_tiny` | label-free view invariance (EMA teacher, multi-crop; see `moca.standins.dino`) |
-| `sam_tiny_standin` | `sam_tiny` | prompt -> mask on the corpus's instance masks, class-agnostic (`moca.standins.sam`) |
+| `sam_tiny_standin` | `sam_tiny` | prompt -> mask on the corpus's instance masks, class-agnostic (`standins.sam`) |
 | `imagebind_tiny_standin` | `imagebind_tiny` | image-audio contrastive (`moca.train.pretrain.pretrain_tiny`) |
 
 They are NOT the real models and must never be reported as such. `python -m moca.standins build` rebuilds them

@@ -20,8 +20,8 @@ from moca.errors import MocaError
 
 
 def _build(args: argparse.Namespace) -> int:
-    from moca.standins.build import build_standins
-    from moca.standins.registry import WEIGHTS_DIR, read_manifest
+    from moca.standins.build import build_standins, rebuild_differences
+    from moca.standins.registry import WEIGHTS_DIR
 
     if not args.check:
         manifest = build_standins(args.out)
@@ -29,14 +29,10 @@ def _build(args: argparse.Namespace) -> int:
             print(f"{entry['name']}: {args.out / entry['file']} sha256 {entry['sha256']}")
         print(f"build cost: {manifest['build_cost']}")
         return 0
-    shipped = read_manifest(args.out)
-    with tempfile.TemporaryDirectory(prefix="moca-standins-check-") as tmp:
-        build_standins(Path(tmp) / "weights")
-        rebuilt = read_manifest(Path(tmp) / "weights")
-    differ = [n for n in shipped if rebuilt.get(n) is None or rebuilt[n].sha256 != shipped[n].sha256]
-    for name in sorted(shipped):
-        state = "DIFFERS" if name in differ else "identical"
-        print(f"{name}: {state} (shipped {shipped[name].sha256}, rebuilt {rebuilt[name].sha256 if name in rebuilt else '-'})")
+    hashes = rebuild_differences(args.out)
+    differ = [name for name, (shipped, rebuilt) in hashes.items() if shipped != rebuilt]
+    for name, (shipped, rebuilt) in hashes.items():
+        print(f"{name}: {'DIFFERS' if name in differ else 'identical'} (shipped {shipped}, rebuilt {rebuilt or '-'})")
     if args.out == WEIGHTS_DIR and differ:
         print("a different platform or torch build can change float rounding; see docs/models.md", file=sys.stderr)
     return 1 if differ else 0

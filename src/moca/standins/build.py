@@ -26,7 +26,7 @@ from moca.data.synth import GENERATOR_VERSION, SynthConfig
 from moca.io import atomic_write_bytes, sha256_file, write_json
 from moca.standins.corpus import CORPUS_SEED, corpus_config, ensure_corpus, load_frames
 from moca.standins.dino import DinoRecipe, train_dino
-from moca.standins.registry import MANIFEST, WEIGHTS_DIR, StandIn
+from moca.standins.registry import MANIFEST, WEIGHTS_DIR, StandIn, read_manifest
 from moca.standins.sam import SamRecipe, train_sam
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ class BuildConfig:
     seed: int = CORPUS_SEED
     dino: DinoRecipe = field(default_factory=DinoRecipe)
     sam: SamRecipe = field(default_factory=SamRecipe)
-    imagebind: dict[str, Any] = field(default_factory=lambda: {"steps": 300, "seed": 0})  # pretrain_tiny kwargs
+    # pretrain_tiny kwargs over its own defaults: its objective and recipe belong to `moca.train.pretrain`
+    imagebind: dict[str, Any] = field(default_factory=lambda: {"seed": 0})
 
 
 def state_bytes(state: dict[str, torch.Tensor]) -> bytes:
@@ -81,6 +82,16 @@ def build_standins(out: Path = WEIGHTS_DIR, config: BuildConfig | None = None, w
         return _build(Path(out), config, Path(work))
     finally:
         torch.set_num_threads(threads)
+
+
+def rebuild_differences(folder: Path = WEIGHTS_DIR,
+                        config: BuildConfig | None = None) -> dict[str, tuple[str, str | None]]:
+    """Rebuild every stand-in of `folder` in a temporary folder: {name: (its sha256, the rebuilt one or None)}."""
+    shipped = read_manifest(folder)
+    with tempfile.TemporaryDirectory(prefix="moca-standins-check-") as tmp:
+        build_standins(Path(tmp) / "weights", config)
+        rebuilt = read_manifest(Path(tmp) / "weights")
+    return {name: (shipped[name].sha256, rebuilt[name].sha256 if name in rebuilt else None) for name in sorted(shipped)}
 
 
 def _train_dino(frames: list, recipe: DinoRecipe) -> dict[str, torch.Tensor]:

@@ -2,9 +2,10 @@
 
 Evaluation data (the demo, tests, the proof harness) uses synthetic seeds below 1000. The stand-ins pre-train on
 `CORPUS_SEED` and are gated on `GATE_SEED`, so a stand-in has never seen a frame it is judged on, as the real
-foundation models never saw AVSBench. Both are ordinary synthetic S4 datasets on disk with every video but one val
-and one test video (the generator keeps one per split) in `train`, the split mining and `moca.train.pretrain` read; instance masks are re-rendered from the generator's plan
-(`moca.data.synth.instance_masks`), so the folders keep the AVSBench layout.
+foundation models never saw AVSBench. Both are ordinary synthetic S4 datasets on disk with every video in `train`
+(the split mining and `moca.train.pretrain` read) but one val and one test video, which the generator keeps for
+any set of 3 videos or more even when their fractions are 0 (`moca.data.synth.split_plan`). Instance masks are
+re-rendered from the generator's plan (`moca.data.synth.instance_masks`), so the folders keep the AVSBench layout.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class CorpusFrame:
 def corpus_config(videos: int, seed: int) -> SynthConfig:
     """A synthetic S4 corpus with (nearly) every video in the train split."""
     if seed < EVALUATION_SEEDS_BELOW:
-        raise ValueError(f"stand-in corpora use seeds >= {EVALUATION_SEEDS_BELOW} (below is evaluation data), got {seed}")
+        raise ValueError(f"stand-in corpora use seeds >= {EVALUATION_SEEDS_BELOW} (below is evaluation data), "
+                         f"got {seed}")
     return SynthConfig(benchmark="s4", videos=videos, seed=seed, split_fractions=(1.0, 0.0, 0.0))
 
 

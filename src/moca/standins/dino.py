@@ -150,7 +150,8 @@ def infonce_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
     return torch.stack(terms).mean()
 
 
-def cosine_schedule(start: float, end: float, steps: int, warmup_steps: int = 0, warmup_from: float = 0.0) -> list[float]:
+def cosine_schedule(start: float, end: float, steps: int, warmup_steps: int = 0,
+                    warmup_from: float = 0.0) -> list[float]:
     """DINO's `cosine_scheduler` per step: linear warm-up from `warmup_from`, then cosine from `start` to `end`."""
     warmup = [warmup_from + (start - warmup_from) * i / warmup_steps for i in range(warmup_steps)]
     rest = max(steps - warmup_steps, 0)

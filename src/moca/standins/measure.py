@@ -58,7 +58,8 @@ def dino_gate(root: Path, frames: list[CorpusFrame], weights: Any, work: Path) -
     for name, spec in (("random_init", None), ("standin", weights)):
         for k in MINING_K:
             out = work / f"pairs-{name}-{k}"
-            mine_pairs(root, "s4", out, MiningConfig(model="dino_tiny", k=k, negatives=0, seed=0), weights=spec)
+            config = MiningConfig(model="dino_tiny", k=k, negatives=0, seed=0, weights=spec)
+            mine_pairs(root, "s4", out, config, cache_dir=work / f"descriptors-{name}")  # described once for all k
             pairs = pd.read_parquet(out / "pairs.parquet")
             rates = pair_rates(labels, pairs.anchor_key.map(row).to_numpy(), pairs.positive_key.map(row).to_numpy())
             result.setdefault(name, {})[k] = rates.as_dict()
@@ -93,8 +94,8 @@ def sam_gate(frames: list[CorpusFrame], sam: torch.nn.Module, automatic_frames: 
             auto[setting]["recall"] += list(matched >= 0.5)
         proposer.use_config(SamConfig(model="sam_tiny"))
     return {"point_miou": float(np.mean(point)), "box_miou": float(np.mean(box)), "objects": len(point),
-            "automatic": {s: {"masks_per_frame": float(np.mean(v["n"])), "object_recall_iou50": float(np.mean(v["recall"])),
-                              "frames": len(v["n"])} for s, v in auto.items()},
+            "automatic": {s: {"masks_per_frame": float(np.mean(v["n"])), "frames": len(v["n"]),
+                              "object_recall_iou50": float(np.mean(v["recall"]))} for s, v in auto.items()},
             "automatic_thresholds": {"default": "SAM's (pred_iou 0.88, stability 0.95, 32x32 points)",
                                      "demo": DEMO_SAM}}
 

@@ -166,7 +166,8 @@ def _step_loss(sam: nn.Module, data: Prepared, index: list[int], generator: torc
     mask_loss = torch.cat(mask_terms).mean()
     iou_loss = torch.cat(iou_terms).mean()
     loss = mask_loss + recipe.iou_weight * iou_loss
-    return loss, {"mask": mask_loss.item(), "iou_mse": iou_loss.item(), "object_best_iou": torch.cat(ious).mean().item()}
+    parts = {"mask": mask_loss.item(), "iou_mse": iou_loss.item(), "object_best_iou": torch.cat(ious).mean().item()}
+    return loss, parts
 
 
 def train_sam(frames: Sequence, recipe: SamRecipe) -> nn.Module:
