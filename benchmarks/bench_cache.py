@@ -53,7 +53,8 @@ def _tiny_step_times(positions: tuple[int, ...]) -> tuple[float, float]:
             prefix, (tokens, emb) = model.visual_prefix(images), model.encode_audio(audio)
         dense = model.visual_suffix(prefix, torch.cat([tokens] * 3))
         a, p, n = dense.chunk(3)
-        contrastive_loss(a, p, n.unsqueeze(1), emb, LossConfig()).backward()
+        # gradient through all three images (match_grad), as the cost model above counts them
+        contrastive_loss(a, p.unsqueeze(1), n.unsqueeze(1), emb, LossConfig(match_grad=True)).backward()
 
     return _best_time(lambda: step(False)), _best_time(lambda: step(True))
 
