@@ -52,6 +52,7 @@ PRETRAIN_CORPUS_SEED = 1000  # stand-in corpora use seeds >= 1000; evaluation wo
 @dataclass
 class ProofConfig:
     videos: int = 300
+    scene_context: float = 0.0  # `moca.data.synth.SynthConfig.scene_context` of the evaluation worlds
     data_seeds: tuple[int, ...] = (0, 1)
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 300
@@ -60,6 +61,7 @@ class ProofConfig:
     warmup_steps: int = 10
     arms: tuple[str, ...] = ARMS
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> LossConfig overrides
+    variants_only: bool = False  # run only the variants (to merge with a report of the default)
     loss: LossConfig = field(default_factory=LossConfig)  # the default objective (arms other than variants)
     mining_k: int = 10
     mining_negatives: int = 10
@@ -83,11 +85,11 @@ class World:
     test_emb: torch.Tensor | None = None
 
 
-def make_world(work: Path, videos: int, seed: int) -> World:
+def make_world(work: Path, videos: int, seed: int, scene_context: float = 0.0) -> World:
     from moca.data.synth import SynthConfig, synthesize
 
-    cfg = SynthConfig(benchmark="s4", videos=videos, seed=seed)
-    root = work / f"world-{seed}-{videos}"
+    cfg = SynthConfig(benchmark="s4", videos=videos, seed=seed, scene_context=scene_context)
+    root = work / (f"world-{seed}-{videos}" + (f"-scene{scene_context:g}" if scene_context else ""))
     if not (root / "synth.json").is_file():
         synthesize(root, cfg)
     train = {t.key: t for t in probe.frame_truths(root, cfg, "train", annotated_only=False)}
@@ -188,7 +190,7 @@ def mined_pairs(world: World, work: Path, dino: Path | None, cfg: ProofConfig) -
 
     weights = None if dino is None else WeightsSpec(dino.resolve().as_uri(), sha256_file(dino))
     tag = "random" if dino is None else sha256_file(dino)[:12]
-    out = work / f"pairs-{world.seed}-{tag}"
+    out = work / f"pairs-{world.root.name}-{tag}"
     if not (out / "manifest.json").is_file():
         mine_pairs(world.root, "s4", out, MiningConfig(model="dino_tiny", k=cfg.mining_k,
                                                         negatives=cfg.mining_negatives), weights=weights)
@@ -576,7 +578,7 @@ def run_proof(work: Path, cfg: ProofConfig, bb: Backbone, dino: Path | None = No
                               "dino": None if dino is None else {"path": dino.name, "sha256": sha256_file(dino)},
                               "gates": {}}
     for data_seed in cfg.data_seeds:
-        world = make_world(work, cfg.videos, data_seed)
+        world = make_world(work, cfg.videos, data_seed, cfg.scene_context)
         encode_test(world, bb.model(0))
         mismatch = probe.mismatched_audio(world.test_truths, cfg.mismatch_seed)
         mined = mined_pairs(world, work, dino, cfg)
@@ -587,12 +589,12 @@ def run_proof(work: Path, cfg: ProofConfig, bb: Backbone, dino: Path | None = No
         log.info("gates, world %d: %s", data_seed, json.dumps(found))
         print(f"gates (world {data_seed}): {_gate_line(found)}", flush=True)
         figure_maps: dict[str, torch.Tensor] = {}
-        if "none" in cfg.arms:
+        if "none" in cfg.arms and not cfg.variants_only:
             model = bb.model(0)
             scores = score(world, model, mismatch)
             runs.append(Run("none", "default", data_seed, 0, [], scores["own"], scores["mismatched"]))
             figure_maps["none"] = test_maps(world, model)
-        jobs = [(arm, "default") for arm in cfg.arms if arm != "none"]
+        jobs = [] if cfg.variants_only else [(arm, "default") for arm in cfg.arms if arm != "none"]
         jobs += [(arm, name) for name in variants if name != "default" for arm in PAIR_ARMS if arm in cfg.arms]
         for arm, name in jobs:
             for seed in cfg.seeds:
@@ -695,6 +697,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pretrain-videos", type=int, default=1000, help="size of the stand-in's separate corpus")
     parser.add_argument("--dino", type=Path, default=None, help="DINO stand-in weights for mining (default: random)")
     parser.add_argument("--videos", type=int, default=300)
+    parser.add_argument("--scene-context", type=float, default=0.0,
+                        help="P(a video's background is its sounding class's scene), moca.data.synth")
     parser.add_argument("--data-seeds", type=_ints, default=(0, 1))
     parser.add_argument("--seeds", type=_ints, default=(0, 1, 2))
     parser.add_argument("--steps", type=int, default=300)
@@ -703,6 +707,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {ARMS}")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                         help='a loss variant, e.g. topk={"relevance": "topk", "positives": 1, "negatives": 1}')
+    parser.add_argument("--variants-only", action="store_true", help="train only the --variant runs (no default)")
     parser.add_argument("--json", type=Path, default=None, help="write the report here (default: WORK/proof.json)")
     parser.add_argument("--figure", type=Path, default=None, help="maps grid PNG (default: WORK/proof_maps.png)")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
@@ -729,8 +734,9 @@ def main(argv: list[str] | None = None) -> None:
             replace(LossConfig(), **variants[name])
         except (json.JSONDecodeError, TypeError) as exc:
             parser.error(f"--variant {text!r}: {exc}")
-    cfg = ProofConfig(videos=args.videos, data_seeds=args.data_seeds, seeds=args.seeds, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, arms=arms, variants=variants)
+    cfg = ProofConfig(videos=args.videos, scene_context=args.scene_context, data_seeds=args.data_seeds,
+                      seeds=args.seeds, steps=args.steps, batch_size=args.batch_size, lr=args.lr, arms=arms,
+                      variants=variants, variants_only=args.variants_only)
     args.work.mkdir(parents=True, exist_ok=True)
     bb = backbone(args.work, args.imagebind, args.pretrain_steps, args.pretrain_videos)
     report = run_proof(args.work, cfg, bb, args.dino, args.figure or args.work / "proof_maps.png")
