@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-all benchmarks images clean
+.PHONY: install demo test test-slow test-all lint benchmarks images clean
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 $(STAMP): pyproject.toml
@@ -27,6 +27,9 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src components pipelines tests benchmarks
 
 benchmarks: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import add_thread_option, pin_threads, print_load
+
 FRAMES = 5
 SIZE = 224
 
@@ -146,7 +148,10 @@ def main() -> None:
     parser.add_argument("--unique", type=int, default=200)
     parser.add_argument("--infer-videos", type=int, nargs="*", default=[74, 740])
     parser.add_argument("--work", type=Path, default=None)
+    add_thread_option(parser)
     args = parser.parse_args()
+    pin_threads(args.threads)  # exported to the child processes too (OMP_NUM_THREADS, MOCA_NUM_THREADS)
+    print_load("before")
     with tempfile.TemporaryDirectory(prefix="moca-bench-load-", dir=args.work) as tmp:
         work = Path(tmp)
         model = write_tiny_model(work / "model")

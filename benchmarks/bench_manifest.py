@@ -1,16 +1,19 @@
 """Manifest speed: `build_manifest` (each file decoded once) against a naive pass with the training readers.
 
 The naive reference reads every frame through `moca.data.readers` (RGB conversion, mask decoding) and re-reads the
-clip's wav for every frame, as a per-frame loop written without care would. Times are CPU seconds. Run: `.venv/bin/python
-benchmarks/bench_manifest.py [VIDEOS]`. Numbers on a shared 2-core machine are noisy.
+clip's wav for every frame, as a per-frame loop written without care would. Times are CPU seconds.
+Run: `.venv/bin/python benchmarks/bench_manifest.py [VIDEOS] [--threads 1]`.
+Numbers on a shared 2-core machine are noisy.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 from pathlib import Path
+
+from harness import add_thread_option, pin_threads
 
 from moca.data.layout import list_videos
 from moca.data.readers import read_image, read_mask, read_wav
@@ -41,16 +44,22 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(times)
 
 
-def main(videos: int = 60) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("videos", type=int, nargs="?", default=60)
+    add_thread_option(parser)
+    args = parser.parse_args()
+    pin_threads(args.threads)
+    videos = args.videos
     with tempfile.TemporaryDirectory() as tmp:
         for benchmark in ("s4", "ms3", "avss"):
             root = synthesize(Path(tmp) / benchmark, SynthConfig(benchmark=benchmark, videos=videos, seed=0))
             frames = sum(len(v.frames) for v in list_videos(root, benchmark))
-            ours = best_of(lambda: build_manifest(root, benchmark))
-            ref = best_of(lambda: naive(root, benchmark))
+            ours = best_of(lambda root=root, benchmark=benchmark: build_manifest(root, benchmark))
+            ref = best_of(lambda root=root, benchmark=benchmark: naive(root, benchmark))
             print(f"{benchmark}: {frames} frames; build_manifest {ours:.2f} CPU s ({frames / ours:.0f} frames/s), "
                   f"naive readers {ref:.2f} CPU s ({frames / ref:.0f} frames/s); ratio naive/ours {ref / ours:.2f}x")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
+    main()

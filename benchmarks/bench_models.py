@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from harness import add_thread_option, pin_threads
 
 from moca.models import MocaConfig, MocaModel, tiny_moca_config
 
@@ -35,7 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="imagebind_huge", choices=["imagebind_huge", "imagebind_tiny"])
     parser.add_argument("--repeats", type=int, default=2)
+    add_thread_option(parser)
     args = parser.parse_args()
+    pin_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     config = MocaConfig() if args.backbone == "imagebind_huge" else tiny_moca_config()
 

@@ -1,6 +1,6 @@
 """MPM per frame: point prompts at the peaks of the audio-pixel map vs SAM's automatic mask generator.
 
-    python benchmarks/bench_mpm.py [--sam sam_tiny sam_vit_h] [--frames 5] [--skip-miou]
+    python benchmarks/bench_mpm.py [--sam sam_tiny sam_vit_h] [--frames 5] [--skip-miou] [--threads 1]
 
 Random weights, CPU unless CUDA is present. For each SAM backbone, per frame: the image embedding (shared by both
 modes, computed once), then proposals + matching in each mode; prints seconds and the ratio automatic / points,
@@ -14,6 +14,7 @@ proposal survives to NMS and RLE encoding).
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from harness import add_thread_option, pin_threads, print_load
 
 from moca.data.synth import SynthConfig, synthesize
 from moca.infer.config import InferConfig, SamConfig
@@ -45,28 +47,39 @@ def _frame(seed: int) -> tuple[np.ndarray, torch.Tensor]:
     return rgb, patch_map / patch_map.max()
 
 
-def time_modes(sam_name: str, frames: int, device: str) -> dict[str, float]:
-    configs = {"points": SamConfig(model=sam_name),
-               "auto": SamConfig(model=sam_name),
-               "auto (thresholds 0)": SamConfig(model=sam_name, pred_iou_thresh=0.0, stability_score_thresh=0.0)}
-    proposer = SamProposer(build_sam(configs["points"], device), configs["points"])
-    totals = dict.fromkeys(["embedding", *configs], 0.0)
-    for i in range(frames):
+MODES = ("points", "auto", "auto (thresholds 0)")
+
+
+def time_modes(sam_name: str, frames: int, device: str, modes: tuple[str, ...] = MODES,
+               warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per frame: the SAM image embedding, then proposals + matching in each of `modes`.
+
+    `warmup` untimed frames first; the modes run in alternating order frame by frame (forward, then reversed),
+    so that on a shared machine no mode always runs first."""
+    every = {"points": SamConfig(model=sam_name),
+             "auto": SamConfig(model=sam_name),
+             "auto (thresholds 0)": SamConfig(model=sam_name, pred_iou_thresh=0.0, stability_score_thresh=0.0)}
+    proposer = SamProposer(build_sam(every["points"], device), every["points"])
+    times: dict[str, list[float]] = {name: [] for name in ["embedding", *modes]}
+    for i in range(warmup + frames):
         rgb, patch_map = _frame(i)
         coarse = threshold_mask(upsample(patch_map[None], rgb.shape[:2])[0], 0.5)
         start = time.perf_counter()
         proposer.set_frame(rgb)  # the embedding both modes share, computed once per frame
         _sync()
-        totals["embedding"] += time.perf_counter() - start
-        for mode, sam_cfg in configs.items():
-            proposer.use_config(sam_cfg)
+        seconds = {"embedding": time.perf_counter() - start}
+        for mode in modes if i % 2 == 0 else modes[::-1]:
+            proposer.use_config(every[mode])
             start = time.perf_counter()
-            infer_cfg = InferConfig(mpm="points" if mode == "points" else "auto", sam=sam_cfg)
+            infer_cfg = InferConfig(mpm="points" if mode == "points" else "auto", sam=every[mode])
             match_proposals(proposals_for(proposer, rgb, patch_map, infer_cfg), coarse)
             _sync()
-            totals[mode] += time.perf_counter() - start
+            seconds[mode] = time.perf_counter() - start
         assert proposer.embeddings_computed == i + 1
-    return {k: v / frames for k, v in totals.items()}
+        if i >= warmup:
+            for name, value in seconds.items():
+                times[name].append(value)
+    return times
 
 
 def miou_difference(work: Path) -> dict[str, float]:
@@ -103,27 +116,35 @@ def miou_difference(work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sam", nargs="*", default=["sam_tiny", "sam_vit_h"], help="none: only the mIoU part")
-    parser.add_argument("--frames", type=int, default=5, help="frames per backbone (sam_vit_h: always 1)")
+    parser.add_argument("--frames", type=int, default=5, help="timed frames per backbone (sam_vit_h: always 1)")
     parser.add_argument("--skip-miou", action="store_true")
+    add_thread_option(parser)
     args = parser.parse_args()
+    pin_threads(args.threads)
+    print_load("before")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_grad_enabled(False)
-    print(f"device {device}, torch threads {torch.get_num_threads()} (shared machine: numbers are noisy)")
+    print(f"device {device}; one warm-up frame, then modes in alternating order; medians over frames")
     for sam_name in args.sam:
         frames = 1 if sam_name == "sam_vit_h" else args.frames
         t = time_modes(sam_name, frames, device)
-        print(f"{sam_name} ({frames} frame(s), 224x224, random weights): embedding {t['embedding']:.3f} s/frame")
-        for mode in ("points", "auto", "auto (thresholds 0)"):
-            print(f"  {mode:20s} proposals+matching {t[mode]:.3f} s   whole frame {t['embedding'] + t[mode]:.3f} s")
-        for auto in ("auto", "auto (thresholds 0)"):
-            print(f"  ratio {auto} / points: proposal stage {t[auto] / t['points']:.1f}x, whole frame "
-                  f"{(t['embedding'] + t[auto]) / (t['embedding'] + t['points']):.2f}x")
+        med = {name: statistics.median(values) for name, values in t.items()}
+        print(f"{sam_name} ({frames} frame(s), 224x224, random weights): embedding {med['embedding']:.3f} s/frame")
+        for mode in MODES:
+            whole = med["embedding"] + med[mode]
+            print(f"  {mode:20s} proposals+matching {med[mode]:.3f} s   whole frame {whole:.3f} s")
+        for auto in MODES[1:]:
+            per_frame = [a / p for a, p in zip(t[auto], t["points"])]
+            print(f"  ratio {auto} / points: proposal stage {med[auto] / med['points']:.1f}x (per frame "
+                  f"{min(per_frame):.1f}x-{max(per_frame):.1f}x), whole frame "
+                  f"{(med['embedding'] + med[auto]) / (med['embedding'] + med['points']):.2f}x")
     if not args.skip_miou:
         print("mIoU on synthetic S4 test (12 videos, tiny random models, automatic grid 8x8):")
         with tempfile.TemporaryDirectory() as tmp:
             scores = miou_difference(Path(tmp))
         print(f"  mIoU points - auto (SAM defaults) = {scores['points'] - scores['auto (SAM defaults)']:+.4f}; "
               f"points - auto (thresholds 0) = {scores['points'] - scores['auto (thresholds 0)']:+.4f}")
+    print_load("after")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""What kfp.local costs: the same pipeline config run as plain step calls in one process, then through kfp.local.
+"""What kfp.local costs: the same pipeline config run in one process (moca.steps.inprocess), then through kfp.local.
 
-    python benchmarks/bench_pipeline.py [--videos 12] [--max-steps 2]
+    python benchmarks/bench_pipeline.py [--videos 12] [--max-steps 2] [--repeats 2] [--threads 1]
 
 Both runs use tiny synthetic S4 data, the demo pipeline config (tiny random-init models, SAM point prompts) with a
 short training, and their own temporary MLflow store. The direct run is the naive reference: kfp.local starts a
-fresh interpreter per task (9 tasks), each importing torch/MLflow/GE again, and copies artifacts between tasks.
-On shared cores the numbers are noisy: run it twice and read the ratio, not the seconds.
+fresh interpreter per task (the 8 tasks of a passing run: start-run, ingest, validate, mine-pairs, train, infer,
+evaluate, register; counted from the run folder), each importing torch/MLflow/GE again, and copies artifacts
+between tasks. The two sides alternate (direct first, then kfp.local first); threads are pinned for both (kfp.local
+tasks inherit OMP_NUM_THREADS). On shared cores read the ratio, not the seconds.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from harness import ab_times, add_thread_option, pin_threads, print_load
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,39 +44,57 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=12)
     parser.add_argument("--max-steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (direct, kfp / kfp, direct)")
+    add_thread_option(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sys.path.insert(0, str(REPO))
-    os.chdir(REPO)
+    pin_threads(args.threads)  # exported as OMP_NUM_THREADS too, so kfp.local's task processes get it
+    print_load("before")
     from moca.data.synth import SynthConfig, synthesize
     from moca.steps.config import load_pipeline_config
+    from moca.steps.inprocess import run_pipeline
     from moca.steps.kubeflow import run_local
-    from moca.steps.sequence import run_all
-    from moca.tracking.runs import git_sha
 
     with tempfile.TemporaryDirectory(prefix="moca-bench-pipeline-") as tmp:
         work = Path(tmp)
         data = synthesize(work / "data", SynthConfig(benchmark="s4", videos=args.videos, seed=0))
         config_path = _config(work, data, args.max_steps)
+        runs = iter(range(1_000))
+        step_s: dict[str, float] = {}
+        tasks: list[str] = []
 
-        _fresh_store(work / "direct-store")
-        started = time.perf_counter()
-        done = run_all(load_pipeline_config(config_path), work / "direct", "", "bench-direct", git_sha())
-        direct_s = time.perf_counter() - started
-        step_s = {name: result.manifest["timings_s"]["total"] for name, result in done.items()}
+        def direct() -> None:
+            run = next(runs)
+            _fresh_store(work / f"store-{run}")
+            done = run_pipeline(load_pipeline_config(config_path), work / f"direct-{run}", f"bench-direct-{run}")
+            step_s.update({name: result.manifest["timings_s"]["total"] for name, result in done.items()})
 
-        _fresh_store(work / "kfp-store")
-        started = time.perf_counter()
-        run_local(config_path, work / "kfp", run_name="bench-kfp", root=REPO)
-        kfp_s = time.perf_counter() - started
+        def kfp_local() -> None:
+            run = next(runs)
+            _fresh_store(work / f"store-{run}")
+            folder = run_local(config_path, work / f"kfp-{run}", run_name=f"bench-kfp-{run}")
+            tasks[:] = sorted(p.name for p in folder.iterdir() if p.is_dir())  # one folder per task that ran
 
-    tasks = 9  # start-run, ingest, validate, mine-pairs, train, infer, evaluate, register + the gate's evaluation
-    print(f"data: {args.videos} synthetic S4 videos; training max_steps={args.max_steps}; cores: {os.cpu_count()}")
+        # Warm-up: one untimed direct run, so that this process's own imports (torch, MLflow, GE, kfp) and
+        # first-use caches count for neither side; kfp.local's tasks are fresh interpreters, which is its cost.
+        start = time.perf_counter()
+        direct()
+        warmup_s = time.perf_counter() - start
+        times = ab_times({"direct": direct, "kfp.local": kfp_local}, repeats=args.repeats, warmup=0)
+
+    overhead = times.median("kfp.local") - times.median("direct")
+    print(f"data: {args.videos} synthetic S4 videos; training max_steps={args.max_steps}")
     print("step time inside the direct run (s): " + ", ".join(f"{k} {v:.1f}" for k, v in step_s.items()))
-    print(f"steps called directly (one process):  {direct_s:7.1f} s")
-    print(f"same pipeline through kfp.local:       {kfp_s:7.1f} s")
-    print(f"ratio kfp.local / direct:              {kfp_s / direct_s:7.2f}x")
-    print(f"overhead: {kfp_s - direct_s:.1f} s in all, ~{(kfp_s - direct_s) / tasks:.1f} s per task")
+    print(f"steps called directly (one process): {times.median('direct'):7.1f} s  (runs {times.spread('direct')} s; "
+          f"the warm-up run, imports included: {warmup_s:.1f} s)")
+    print(f"same pipeline through kfp.local:      {times.median('kfp.local'):7.1f} s  "
+          f"(runs {times.spread('kfp.local')} s)")
+    rounds = times.round_ratios("kfp.local", "direct")
+    print(f"ratio kfp.local / direct:             {times.ratio('kfp.local', 'direct'):7.2f}x  (per round "
+          f"{', '.join(f'{r:.2f}x' for r in rounds)})")
+    print(f"overhead: {overhead:.1f} s in all, ~{overhead / len(tasks):.1f} s per task over {len(tasks)} tasks "
+          f"({', '.join(tasks)})")
+    print_load("after")
 
 
 if __name__ == "__main__":

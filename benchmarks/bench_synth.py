@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from harness import add_thread_option, pin_threads
 
 from moca.data.layout import list_videos
 from moca.data.readers import read_image, read_mask
@@ -70,7 +71,7 @@ def floors(root: Path, cfg: SynthConfig, split: str = "test", draws: int = 20) -
     random_runs = []
     for _ in range(draws):
         picks = [rng.integers(len(plans[v.name].objects)) for v in videos]
-        random_runs.append(score(lambda i: owners[i] == picks[i]))
+        random_runs.append(score(lambda i, picks=picks: owners[i] == picks[i]))
     results["look-only: one random object"] = tuple(np.mean(random_runs, axis=0))  # type: ignore[assignment]
     results["ground truth (listening oracle)"] = score(lambda i: gts[i] > 0)
     return results
@@ -109,7 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    add_thread_option(parser)
     args = parser.parse_args()
+    pin_threads(args.threads)
     cfg = SynthConfig(benchmark="s4", videos=args.videos, seed=args.seed)
     with tempfile.TemporaryDirectory() as folder:
         fast = _timed(Path(folder) / "fast", cfg)

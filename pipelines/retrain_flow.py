@@ -1,32 +1,32 @@
 """Prefect 3 retraining flow: new data version? -> validate -> Kubeflow run -> wait -> compare/promote -> notify.
 
-Scheduled by `pipelines/prefect.yaml` (5-field cron) or `python pipelines/retrain_flow.py --serve`. The flow only
-orchestrates: validation, training and promotion are the pipeline's steps (moca.steps), and promotion happens in
-the pipeline's register step (new version becomes @champion only if it beats the champion); the flow reports what
-the registry decided. "New data" means the version `data.dvc` names differs from the champion's `data_version`.
+Scheduled by `pipelines/prefect.yaml` (5-field cron; entrypoint `moca.pipelines.retrain_flow:retrain`) or
+`python -m moca.pipelines.retrain_flow --serve CONFIG`. The flow only orchestrates: validation is the pipeline's
+validate step itself (`moca.steps.validate.run`, with its manifest and report), training and promotion run in the
+Kubeflow pipeline, whose register step makes a new version @champion only if it beats the champion; the flow
+reports what the registry decided. "New data" means the version `data.dvc` names differs from the champion's
+`data_version`.
 """
 
 # No `from __future__ import annotations`: Prefect validates flow parameters from live annotations.
 import json
-import logging
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @task
 def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
     """The data version data.dvc names, and the champion's, from the registry."""
+    from moca.runtime import setup_process
     from moca.steps.config import load_pipeline_config
-    from moca.steps.tracking import champion
+    from moca.tracking.registry import champion
     from moca.versioning import data_version
 
+    setup_process()
     config = load_pipeline_config(config_path)
     version = data_version(config.retrain.dvc_file)
     current = champion(config.model_name)
@@ -37,30 +37,40 @@ def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
 
 @task
 def validate_data(config_path: str, report_dir: str) -> dict[str, Any]:
-    """Great Expectations on the data folder before any cluster time is spent (the pipeline validates again)."""
+    """The pipeline's validate step on the data folder, before any cluster time is spent (the pipeline validates
+    its ingested copy again); the report stays in `report_dir`, and a rerun on the same version is skipped."""
+    from moca.runtime import setup_process
+    from moca.steps import validate
     from moca.steps.config import load_pipeline_config
-    from moca.validation.report import validate_dataset
+    from moca.steps.runner import Inputs
 
+    setup_process()
     config = load_pipeline_config(config_path)
-    result = validate_dataset(config.data.path, config.data.benchmark, report_dir, config=config.validation)
-    return {"passed": result.passed, "failures": result.failures[:10], "report": str(result.report_dir)}
+    # The folder as it is, not the version data.dvc claims: a dirty workspace must not pass as that version.
+    inputs = Inputs(data=Path(config.data.path), benchmark=config.data.benchmark, model_name=config.model_name)
+    result = validate.run(config.validate, inputs, report_dir)
+    return {"passed": result.info["passed"], "failures": result.info["failures"][:10], "report": str(result.out)}
 
 
 @task
 def launch_pipeline(config_path: str, host: str, data_version: str, pipeline_root: str) -> dict[str, Any]:
     """Run the Kubeflow pipeline on that exact data version: submitted to `host`, or with kfp.local if empty."""
+    from moca.runtime import setup_process
     from moca.steps import kubeflow
 
+    setup_process()
     if host:
-        return {"run_id": kubeflow.submit(host, config_path, data_rev=data_version, root=ROOT), "host": host}
-    kubeflow.run_local(config_path, pipeline_root, data_rev=data_version, root=ROOT)
+        return {"run_id": kubeflow.submit(host, config_path, data_rev=data_version), "host": host}
+    kubeflow.run_local(config_path, pipeline_root, data_rev=data_version)
     return {"run_id": "local", "host": ""}
 
 
 @task
 def wait_for_run(launched: dict[str, Any], timeout_s: int) -> str:
+    from moca.runtime import setup_process
     from moca.steps import kubeflow
 
+    setup_process()
     if not launched["host"]:  # kfp.local runs synchronously: it has already ended, successfully
         return "SUCCEEDED"
     return kubeflow.wait(launched["host"], launched["run_id"], timeout_s)
@@ -69,9 +79,10 @@ def wait_for_run(launched: dict[str, Any], timeout_s: int) -> str:
 @task
 def compare_and_promote(model_name: str, previous_champion: str | None) -> dict[str, Any]:
     """What the registry decided: the newest version, the champion now, and the promotion reason."""
-    from moca.steps.tracking import champion, newest_version
-    from moca.tracking.registry import DECISION_TAG
+    from moca.runtime import setup_process
+    from moca.tracking.registry import DECISION_TAG, champion, newest_version
 
+    setup_process()
     newest, current = newest_version(model_name), champion(model_name)
     champion_version = str(current.version) if current else None
     return {"newest": str(newest.version) if newest else None, "champion": champion_version,
@@ -94,7 +105,8 @@ def notify(summary: dict[str, Any], webhook_url: str) -> None:
 @flow(name="moca-retrain", log_prints=True)
 def retrain(config: str = "configs/pipeline_demo.yaml", host: str = "", force: bool = False,
             pipeline_root: str = ".moca/pipeline-root") -> dict[str, Any]:
-    """One retraining cycle; returns the summary it notified."""
+    """One retraining cycle; returns the summary it notified. The validation report of each data version is kept
+    in `pipeline_root/retrain-validation/<version>/`."""
     from moca.errors import MocaError, ValidationFailed
     from moca.steps.config import load_pipeline_config
 
@@ -105,11 +117,13 @@ def retrain(config: str = "configs/pipeline_demo.yaml", host: str = "", force: b
     if not data["new"]:
         notify({**summary, "outcome": "skipped: no new data version"}, webhook)
         return {**summary, "outcome": "skipped"}
-    with tempfile.TemporaryDirectory(prefix="moca-retrain-validation-") as report_dir:
-        checked = validate_data(config, report_dir)
+    report_dir = Path(pipeline_root) / "retrain-validation" / data["data_version"]
+    checked = validate_data(config, str(report_dir))
     if not checked["passed"]:
-        notify({**summary, "outcome": "invalid data", "failures": checked["failures"]}, webhook)
-        raise ValidationFailed(f"data version {data['data_version']} failed validation: {checked['failures'][:3]}")
+        notify({**summary, "outcome": "invalid data", "failures": checked["failures"],
+                "report": checked["report"]}, webhook)  # fmt: skip
+        raise ValidationFailed(f"data version {data['data_version']} failed validation: {checked['failures'][:3]}; "
+                               f"report in {checked['report']}")
     launched = launch_pipeline(config, host, data["data_version"], pipeline_root)
     state = wait_for_run(launched, settings.retrain.wait_timeout_s)
     summary.update(run_id=launched["run_id"], state=state)
@@ -124,21 +138,22 @@ def retrain(config: str = "configs/pipeline_demo.yaml", host: str = "", force: b
 
 def deployment(config: str = "configs/pipeline_demo.yaml", host: str = "", name: str = "moca-nightly") -> Any:
     """A Prefect deployment of `retrain` on the config's cron (what `--serve` serves)."""
+    from moca.errors import ConfigError
     from moca.steps.config import load_pipeline_config
 
     cron = load_pipeline_config(config).retrain.cron
     if len(cron.split()) != 5:
-        from moca.errors import ConfigError
-
         raise ConfigError(f"retrain.cron {cron!r}: Prefect takes a 5-field cron (minute hour day month weekday)")
     return retrain.to_deployment(name=name, cron=cron, parameters={"config": config, "host": host})
 
 
 if __name__ == "__main__":
+    from moca.runtime import setup_process
+
+    setup_process()
     if "--serve" in sys.argv:  # a long-running process that runs the flow on its schedule
         from prefect import serve
 
-        logging.basicConfig(level=logging.INFO)
         serve(deployment(*[a for a in sys.argv[1:] if a != "--serve"]))
     else:
         print(json.dumps(retrain(*sys.argv[1:2]), indent=2))

@@ -1,11 +1,13 @@
 """Score a folder of predictions against an AVSBench split with the official metrics (docs/metrics.md).
 
 Predictions are keyed like the ground truth (`moca.data.layout`): frame `key` -> `PRED/{key}.npy` or `PRED/{key}.png`
-(the .npy wins when both exist).
+(the .npy wins when both exist). For S4 and MS3 the layout of the official AVSBench `save_mask` is read too:
+`PRED/{video}/{video}_{k-1}.png` (no category folder, frames numbered from 0), used when the keyed files are absent.
 
 - binary protocol (S4, MS3; AVSS with non-zero = foreground): `.npy` float logits (H, W), scored through a float32
-  sigmoid; `.png` greyscale probability maps (mode L, or 1-bit), s = value / 255; colour or palette PNGs are
-  refused (they are label maps, and their grey value means nothing).
+  sigmoid; `.png` greyscale probability maps (mode L, 1-bit, or a palette PNG whose palette is the grey ramp, as
+  `save_mask`'s `convert('P')` writes), s = value / 255; colour or other palette PNGs are refused (they are label
+  maps, and their grey value means nothing).
 - semantic protocol (AVSS only): `.npy` float logits (71, H, W) (argmax) or an integer class map (H, W);
   `.png` coloured with the AVSS palette (palette or RGB PNG; colours map to classes by exact match).
 
@@ -53,6 +55,9 @@ def _load_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(path, f"unreadable .npy prediction ({exc})") from exc
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz archive whatever the file is called
+        array.close()
+        raise DataError(path, "is an .npz archive, not a .npy array; save one array per frame with np.save")
     if array.dtype.kind not in "fiub":
         raise DataError(path, f"prediction dtype {array.dtype} is not numeric")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
@@ -69,15 +74,43 @@ def _load_png(path: Path) -> Image.Image:
         raise DataError(path, f"unreadable PNG prediction ({type(exc).__name__}: {exc})") from exc
 
 
-def _check_size(path: Path, shape: tuple[int, ...], expected: tuple[int, int]) -> None:
+def _check_size(path: Path, shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
     if tuple(shape) != tuple(expected):
-        got = "x".join(map(str, shape))
-        raise DataError(path, f"prediction is {got}, expected {expected[0]}x{expected[1]} (the ground truth's size)")
+        got, want = "x".join(map(str, shape)), "x".join(map(str, expected))
+        what = "the ground truth's size" if len(expected) == 2 else f"{expected[0]} class logits of that size"
+        raise DataError(path, f"prediction is {got}, expected {want} ({what})")
+
+
+def _grey(image: Image.Image, path: Path) -> np.ndarray:
+    """A binary-protocol PNG as grey values 0..255: mode L or 1, or a palette PNG on the grey ramp (index i is
+    colour (i, i, i), what AVSBench's `save_mask` writes with `convert('P')`)."""
+    if image.mode in BINARY_PNG_MODES:
+        return np.asarray(image.convert("L"), dtype=np.float32)  # mode "1" -> 0 / 255
+    if image.mode == "P":
+        indices = np.asarray(image)
+        grey = np.asarray(image.convert("RGB"))
+        if (grey == indices[..., None]).all():
+            return indices.astype(np.float32)
+    # a colour or label-palette PNG is a label map, not a probability map: reading its grey value would score an
+    # arbitrary number silently
+    raise DataError(path, f"binary predictions must be greyscale probability PNGs (mode L), not {image.mode}"
+                          + (" with a colour palette" if image.mode == "P" else ""))
+
+
+def prediction_files(pred_dir: Path, frame: FrameRef) -> tuple[Path, Path]:
+    """The .npy and .png a prediction for `frame` may be in: keyed like its mask, or, when that is absent for S4
+    and MS3, named as AVSBench's `save_mask` names it ({video}/{video}_{k-1}.png)."""
+    npy, png = pred_dir / f"{frame.key}.npy", pred_dir / f"{frame.key}.png"
+    parts = frame.key.split("/")
+    if npy.is_file() or png.is_file() or "labels_rgb" in parts or len(parts) < 2:
+        return npy, png
+    video = parts[-2]
+    return npy, pred_dir / video / f"{video}_{frame.index}.png"
 
 
 def read_prediction(pred_dir: Path, frame: FrameRef, size: tuple[int, int], protocol: str) -> np.ndarray:
     """One frame's prediction: float32 scores in [0, 1] (binary) or int64 class indices (semantic), (H, W)."""
-    npy, png = pred_dir / f"{frame.key}.npy", pred_dir / f"{frame.key}.png"
+    npy, png = prediction_files(pred_dir, frame)
     if npy.is_file():
         array = _load_npy(npy)
         if protocol == "binary":
@@ -99,15 +132,11 @@ def read_prediction(pred_dir: Path, frame: FrameRef, size: tuple[int, int], prot
             classes = read_mask(png, "avss")  # exact palette colour match, DataError naming the file otherwise
             _check_size(png, classes.shape, size)
             return classes
-        image = _load_png(png)
-        if image.mode not in BINARY_PNG_MODES:
-            # a palette or colour PNG is a label map, not a probability map: reading its grey value would score
-            # an arbitrary number silently
-            raise DataError(png, f"binary predictions must be greyscale probability PNGs (mode L), not {image.mode}")
-        grey = np.asarray(image.convert("L"), dtype=np.float32)  # mode "1" -> 0 / 255
+        grey = _grey(_load_png(png), png)
         _check_size(png, grey.shape, size)
         return grey / np.float32(255)
-    raise DataError(pred_dir / f"{frame.key}.png", "missing prediction (looked for .png and .npy)")
+    official = "" if png.stem == Path(frame.key).name else f", and {png.relative_to(pred_dir)} as save_mask names it"
+    raise DataError(pred_dir / f"{frame.key}.png", f"missing prediction (looked for .png and .npy{official})")
 
 
 @contextlib.contextmanager

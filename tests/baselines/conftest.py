@@ -7,7 +7,8 @@ import pytest
 
 from moca.data.synth import SynthConfig, synthesize
 
-# at_doubles.py (the AT-GDINO-SAM test doubles, and the tiny SAM settings) is loaded by "module:factory" name, as a user's plug-in would be.
+# at_doubles.py (the AT-GDINO-SAM test doubles, and the tiny SAM settings) is loaded by "module:factory" name, as a
+# user's plug-in would be.
 sys.path.insert(0, str(Path(__file__).parent))
 
 

@@ -34,7 +34,8 @@ def test_centre_floor_through_cli_scores_like_its_mask(s4_data: Path, tmp_path: 
     app = typer.Typer()
     infer_cli.register(app)
     result = CliRunner().invoke(app, ["baseline", "centre", "--data", str(s4_data), "--benchmark", "s4",
-                                      "--split", "test", "--out", str(tmp_path), "--fraction", "0.3"])
+                                      "--split", "test", "--out", str(tmp_path),
+                                      "--set", "baseline.centre_fraction=0.3"])
     assert result.exit_code == 0, result.output
     frame = _frames(s4_data)[0]
     png = np.asarray(Image.open(tmp_path / f"{frame.key}.png"))

@@ -8,8 +8,6 @@ import numpy as np
 import soundfile
 from PIL import Image
 
-from moca.data.palette import avss_palette
-
 
 def save_png(path: Path, array: np.ndarray, mode: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from avs_files import save_png, square_mask
 from PIL import Image
 
 from moca.data.layout import list_videos
@@ -12,9 +13,6 @@ from moca.data.palette import AVSS_CLASSES, avss_palette
 from moca.data.readers import iter_frames, read_frame_mask, read_image, read_mask, read_wav
 from moca.errors import DataError
 from moca.io import sha256_tree
-
-from avs_files import save_png, square_mask
-
 
 # ------------------------------------------------------------------------------------------------ good input
 
@@ -113,7 +111,7 @@ def test_s4_mask_with_stray_values(s4_root: Path) -> None:
 def test_s4_mask_in_colour(tmp_path: Path) -> None:
     path = tmp_path / "m.png"
     save_png(path, np.stack([square_mask(), np.zeros((224, 224), np.uint8), square_mask()], axis=2))
-    _bad(tmp_path, lambda: read_mask(path, "s4"), path, "not greyscale")
+    _bad(tmp_path, lambda: read_mask(path, "s4"), path, "binary mask in colour")
 
 
 def test_unknown_avss_colour(avss_root: Path) -> None:

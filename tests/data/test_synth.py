@@ -43,7 +43,7 @@ def _manifest(root: Path) -> dict[str, dict]:
 def test_every_file_reads_back(datasets: dict[str, Path], benchmark: str) -> None:
     root = datasets[benchmark]
     masks = 0
-    for video, frame in iter_frames(root, benchmark):
+    for _video, frame in iter_frames(root, benchmark):
         assert read_image(frame.image).shape == (224, 224, 3)
         if frame.mask is not None:
             mask = read_mask(frame.mask, benchmark)

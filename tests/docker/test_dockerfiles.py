@@ -61,6 +61,7 @@ def test_images_follow_the_project_rules(dockerfile):
     user = re.findall(r"^USER (\S+)$", final_stage, flags=re.M)
     assert user and not user[-1].startswith(("root", "0")), "the runtime stage must switch to a non-root user"
     assert "HEALTHCHECK" in final_stage
+    assert re.search(r'^\s+MOCA_NUM_THREADS="" \\$', final_stage, flags=re.M), "declare the thread knob (moca.threads)"
     assert "--no-deps" in text and "imagebind-unofficial==" in text
     assert not re.search(r"\.(pt|pth|ckpt|safetensors)\b", text), "weights must come from S3 at run time"
     # The package is installed once, from the copied source: one install of "." or "/src[extras]".
@@ -73,6 +74,7 @@ def test_base_image_parser_substitutes_args_and_skips_stages():
 
 
 def test_dockerignore_keeps_the_context_to_the_package():
-    lines = [l for l in (REPO / ".dockerignore").read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "deny everything first, then allow what the images copy"
-    assert {l for l in lines if l.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/", "!pipelines/", "!components/", "!configs/"}
+    assert {line for line in lines if line.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/", "!pipelines/",
+                                                               "!components/", "!configs/"}

@@ -87,9 +87,9 @@ def test_bad_inputs_are_clear_errors(s4_data: Path, tiny_checkpoint: Path, tmp_p
     with pytest.raises(ConfigError, match="infer.mpm"):
         run_inference(tiny_checkpoint, s4_data, "s4", "test", tmp_path, {"mpm": "everything"})
     with pytest.raises(WeightsError, match="model not found"):
-        run_inference(tmp_path / "nowhere", s4_data, "s4", "test", tmp_path / "out")
+        run_inference(tmp_path / "nowhere", s4_data, "s4", "test", tmp_path / "out", POINTS)
     with pytest.raises(WeightsError, match="no adapter checkpoint"):
-        run_inference(tmp_path, s4_data, "s4", "test", tmp_path / "out")
+        run_inference(tmp_path, s4_data, "s4", "test", tmp_path / "out", POINTS)
     assert not (tmp_path / "out").exists()
 
 
@@ -99,14 +99,15 @@ def test_cli_infer_then_evaluate(s4_data: Path, tiny_checkpoint: Path, tmp_path:
     evaluate_cli.register(app)
     out = tmp_path / "pred"
     result = CliRunner().invoke(app, ["infer", "--model", str(tiny_checkpoint), "--data", str(s4_data),
-                                      "--benchmark", "s4", "--split", "test", "--out", str(out), "--mpm", "none"])
+                                      "--benchmark", "s4", "--set", "infer.split=test", "--out", str(out),
+                                      "--set", "infer.mpm=none"])
     assert result.exit_code == 0, result.output
     assert "moca-coarse" in result.output
-    scores = tmp_path / "scores.json"
+    scores = tmp_path / "scores"
     result = CliRunner().invoke(app, ["evaluate", "--pred", str(out), "--data", str(s4_data), "--benchmark", "s4",
-                                      "--split", "test", "--out", str(scores)])
+                                      "--out", str(scores)])
     assert result.exit_code == 0, result.output
-    assert json.loads(scores.read_text())["num_frames"] == len(_keys(s4_data))
+    assert json.loads((scores / "evaluation.json").read_text())["num_frames"] == len(_keys(s4_data))
 
 
 def test_model_from_mlflow_uris(s4_data: Path, tiny_checkpoint: Path, points_run: Path, tmp_tracking: str,
@@ -151,3 +152,24 @@ def test_resume_refuses_a_folder_of_another_config(points_run: Path, s4_data: Pa
     with pytest.raises(ConfigError, match="holds predictions of another run"):
         run_inference(tiny_checkpoint, s4_data, "s4", "test", points_run, {**POINTS, "num_points": 5})
     assert sorted(p.name for p in points_run.rglob("*")) == before
+
+
+def test_a_released_sam_without_weights_is_refused_before_any_work(s4_data: Path, tiny_checkpoint: Path,
+                                                                    tmp_path: Path, capsys) -> None:
+    """The default sam_vit_h with no checkpoint would propose noise for minutes on CPU: refused, in the library
+    (infer, baselines) and by the step before it loads anything."""
+    from moca.baselines import run_baseline
+    from moca.cli import _register_all, run
+
+    with pytest.raises(ConfigError, match=r"infer.sam.weights: sam_vit_h needs its released weights"):
+        run_inference(tiny_checkpoint, s4_data, "s4", "test", tmp_path / "lib", {"mpm": "points"})
+    with pytest.raises(ConfigError, match=r"baseline.sam.weights: sam_vit_h needs its released weights"):
+        run_baseline("owod-bind", s4_data, "s4", "test", tmp_path / "baseline", {})
+    _register_all()
+    args = ["infer", "--model", str(tiny_checkpoint), "--data", str(s4_data), "--benchmark", "s4",
+            "--out", str(tmp_path / "cli")]
+    assert run(args) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: infer.sam.weights: sam_vit_h needs its released weights ({uri: ..., sha256: ...}); set "
+        "infer.sam.weights=random to run it randomly initialised (meaningless, smoke tests only)"]
+    assert not (tmp_path / "cli").exists() and not (tmp_path / "lib" / "infer_manifest.json").exists()

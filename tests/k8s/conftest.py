@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from k8s_checks import K8S, kubectl, render
 
 OVERLAYS = ("dev", "gpu")

@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-
-from k8s_checks import K8S, REPO, name_of, pod_specs, policy_problems, schema_problems
 from conftest import OVERLAYS
+from k8s_checks import K8S, REPO, containers, name_of, pod_specs, policy_problems, schema_problems
 
 
 def _all(rendered):
@@ -95,6 +94,21 @@ def test_gpu_overlay_requests_as_many_gpus_as_processes_per_node(rendered):
         assert container["args"][:2] == ["moca", "train"]
 
 
+def test_every_moca_container_takes_its_threads_from_its_cpu_limit(rendered):
+    """moca.threads reads MOCA_NUM_THREADS; the downward API fills it from the container's own CPU limit."""
+    limit = {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+    expected = {"name": "MOCA_NUM_THREADS", "valueFrom": limit}
+    runs_moca = []
+    for overlay, obj in _all(rendered):
+        for _where, pod in pod_specs(obj):
+            for container in containers(pod):
+                if "moca" in [*container.get("command", [])[:1], *container.get("args", [])[:1]]:
+                    runs_moca.append(f"{overlay} {name_of(obj)} {container['name']}")
+                    assert expected in container.get("env", []), runs_moca[-1]
+    # gpu: training Master and Worker, the submit Job, the recurring run; dev: the same without the Worker
+    assert len(runs_moca) == 4 + 3
+
+
 def test_dev_overlay_is_one_node_without_gpus(rendered):
     objs = rendered["dev"]
     job = _one(objs, "PyTorchJob", "moca-train-adapters")["spec"]
@@ -108,7 +122,8 @@ def test_only_pipeline_pods_reach_the_store_and_mlflow(rendered):
     policies = {o["metadata"]["name"]: o["spec"] for o in rendered["gpu"] if o["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     pipeline_label = {"moca.io/pipeline-access": "true"}
-    for name, target in (("pipeline-pods-to-object-store", "moca-object-store"), ("pipeline-pods-to-mlflow", "moca-mlflow")):
+    for name, target in (("pipeline-pods-to-object-store", "moca-object-store"),
+                         ("pipeline-pods-to-mlflow", "moca-mlflow")):
         policy = policies[name]
         assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": target}
         [rule] = policy["ingress"]

@@ -124,3 +124,48 @@ def test_matches_official_loop_on_random_videos(reference) -> None:
             assert video_fscore(s, gt) == pytest.approx(reference.reference_fscore(s, gt), abs=TOL), name
             ours, ref = frame_iou(s, gt), reference.reference_iou(s, gt).numpy()
             np.testing.assert_allclose(ours, ref, atol=TOL)
+
+
+def _official_counts(s: np.ndarray) -> np.ndarray:
+    """How many official thresholds are <= each score, straight from the definition (float32 comparisons)."""
+    return (s[..., None] >= thresholds()).sum(-1)
+
+
+def test_threshold_buckets_are_exact_at_and_around_every_threshold() -> None:
+    from moca.metrics import _threshold_buckets
+
+    t = thresholds()
+    neighbours = np.concatenate([np.nextafter(t, np.float32(-1)), t, np.nextafter(t, np.float32(2))])
+    in_range = np.concatenate([neighbours[(neighbours >= 0) & (neighbours <= 1)], np.float32([-0.0, 0.5])])
+    random = np.random.default_rng(0).random(20_000, dtype=np.float32)
+    for s in (in_range, random, random**8):  # the fast table path: every score in [0, 1]
+        np.testing.assert_array_equal(_threshold_buckets(s.astype(np.float32), 255), _official_counts(s))
+    odd = np.float32([-1.0, -1e-30, 1.0, 1.5, np.inf, -np.inf, 0.3])  # outside [0, 1]: the fallback search
+    np.testing.assert_array_equal(_threshold_buckets(odd, 255), _official_counts(odd))
+    with_nan = np.float32([np.nan, 0.2, 1.0])
+    np.testing.assert_array_equal(_threshold_buckets(with_nan, 255), [0, _official_counts(np.float32(0.2)), 255])
+
+
+@pytest.mark.parametrize("num", [2, 100, 255, 300])
+def test_fscore_curves_match_the_loop_for_any_threshold_count(reference, num) -> None:
+    _, scores, gt = next(reference.synthetic_split(1, size=32, seed=num))
+    quantised = torch.round(scores * 100) / 100  # many pixels on or next to thresholds, some exactly 0.5
+    curves, kept = frame_fscore_curves(quantised, gt, num_thresholds=num)
+    t = torch.linspace(0, 1 - 1e-10, num)
+    for f in np.nonzero(kept)[0]:
+        y = gt[f].float()
+        predicted = (quantised[f][None] >= t[:, None, None]).float()
+        tp = (predicted * y).sum((1, 2))
+        precision, recall = tp / (predicted.sum((1, 2)) + 1e-20), tp / (y.sum() + 1e-20)
+        expected = torch.nan_to_num(1.3 * precision * recall / (0.3 * precision + recall), nan=0.0)
+        np.testing.assert_allclose(curves[f], expected.numpy(), atol=TOL)
+
+
+def test_scores_exactly_one_half_are_background_for_iou(reference) -> None:
+    _, scores, gt = next(reference.synthetic_split(1, size=40, seed=9))
+    scores = torch.where(torch.rand(scores.shape, generator=torch.Generator().manual_seed(0)) < 0.3, 0.5, scores)
+    np.testing.assert_allclose(frame_iou(scores, gt), reference.reference_iou(scores, gt).numpy(), atol=TOL)
+    scorer = BinaryScorer()
+    result = scorer.add("v", scores, gt)
+    assert result["miou"] == pytest.approx(float(reference.reference_iou(scores, gt).double().mean()), abs=TOL)
+    assert result["fscore"] == pytest.approx(reference.reference_fscore(scores, gt), abs=TOL)

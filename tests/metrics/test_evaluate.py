@@ -90,13 +90,39 @@ def test_missing_and_missized_predictions_name_the_file(s4_root: Path, tmp_path:
     save_png(pred / "catB/vb/vb_5.png", np.zeros((SIZE, SIZE + 1), np.uint8))
     with pytest.raises(DataError, match=r"vb_5\.png: prediction is 8x9, expected 8x8"):
         evaluate_predictions(pred, s4_root, "s4", "test")
-    palette = Image.fromarray(np.zeros((SIZE, SIZE), np.uint8), "P")
+    palette = Image.fromarray(np.ones((SIZE, SIZE), np.uint8), "P")
+    palette.putpalette(index_to_colour(np.arange(71)).reshape(-1).tolist())  # a label map: index 1 is a colour
     palette.save(pred / "catB/vb/vb_5.png")
-    with pytest.raises(DataError, match=r"vb_5\.png: binary predictions must be greyscale .*not P"):
+    with pytest.raises(DataError, match=r"vb_5\.png: binary predictions must be greyscale .*not P with a colour"):
         evaluate_predictions(pred, s4_root, "s4", "test")
     (pred / "catB/vb/vb_5.npy").write_bytes(b"not numpy")
     with pytest.raises(DataError, match=r"vb_5\.npy: unreadable"):
         evaluate_predictions(pred, s4_root, "s4", "test")
+    np.savez(pred / "catB/vb/vb_5.npy", logits=np.zeros((SIZE, SIZE), np.float32))
+    (pred / "catB/vb/vb_5.npy.npz").rename(pred / "catB/vb/vb_5.npy")  # np.savez appends .npz
+    with pytest.raises(DataError, match=r"vb_5\.npy: is an \.npz archive, not a \.npy array"):
+        evaluate_predictions(pred, s4_root, "s4", "test")
+
+
+def test_predictions_saved_by_the_official_save_mask_are_read(s4_root: Path, tmp_path: Path) -> None:
+    """AVSBench's `save_mask` writes PRED/{video}/{video}_{0..4}.png, 0/255 through `convert('P')`: a palette
+    PNG on the grey ramp, no category folder, frames from 0. They score as the keyed PNGs do."""
+    keyed, official = tmp_path / "keyed", tmp_path / "official"
+    for category, name in (("catA", "va"), ("catB", "vb")):
+        for k, key in enumerate(s4_keys(name, category), 1):
+            mask = (G if k % 2 else ~G).astype(np.uint8) * 255
+            save_png(keyed / f"{key}.png", mask)
+            target = official / name / f"{name}_{k - 1}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).convert("P").save(target, format="PNG")
+    assert Image.open(official / "va" / "va_0.png").mode == "P"
+    expected = evaluate_predictions(keyed, s4_root, "s4", "test")
+    read = evaluate_predictions(official, s4_root, "s4", "test")
+    assert (read["miou"], read["fscore"]) == (expected["miou"], expected["fscore"]) and 0 < read["miou"] < 1
+    (official / "vb" / "vb_4.png").unlink()
+    with pytest.raises(DataError, match=r"vb_5\.png: missing prediction \(looked for \.png and \.npy, and "
+                                        r"vb/vb_4\.png as save_mask names it\)"):
+        evaluate_predictions(official, s4_root, "s4", "test")
 
 
 @pytest.fixture
@@ -135,6 +161,9 @@ def test_avss_semantic_with_padding_and_binary(avss_root: Path, tmp_path: Path) 
     assert result["per_class"]["guitar"]["count"] == 0
     with pytest.raises(DataError, match=r"0\.png: binary predictions must be greyscale"):  # a label map
         evaluate_predictions(pred, avss_root, "avss", "test", protocol="binary")
+    np.save(pred / "v1m/clipA/labels_rgb/0.npy", np.zeros((70, 224, 224), np.float32))  # one class short
+    with pytest.raises(DataError, match=r"0\.npy: prediction is 70x224x224, expected 71x224x224 \(71 class logits"):
+        evaluate_predictions(pred, avss_root, "avss", "test", protocol="semantic")
 
 
 def test_avss_binary_protocol_uses_non_zero_as_foreground(avss_root: Path, tmp_path: Path) -> None:
@@ -156,16 +185,18 @@ def test_cli_writes_json_and_prints_scores(s4_root: Path, tmp_path: Path) -> Non
     app = typer.Typer()
     register(app)
     app.command("noop")(lambda: None)  # two commands, so typer keeps "evaluate" as a named subcommand
-    out = tmp_path / "scores" / "s4.json"
-    args = ["evaluate", "--pred", str(pred), "--data", str(s4_root), "--benchmark", "s4", "--split", "test"]
+    out = tmp_path / "scores"
+    args = ["evaluate", "--pred", str(pred), "--data", str(s4_root), "--benchmark", "s4",
+            "--set", "evaluate.split=test"]
     result = CliRunner().invoke(app, args + ["--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "mIoU" in result.output and "F-score" in result.output
-    scores = json.loads(out.read_text())
+    scores = json.loads((out / "evaluation.json").read_text())
     # vb_5 has empty ground truth and G predicted: IoU 48/64 there
     assert scores["miou"] == pytest.approx((1.0 + (4 + 48 / 64) / 5) / 2, abs=TOL)
     assert scores["benchmark"] == "s4" and scores["split"] == "test"
-    before = out.read_bytes()
+    before = (out / "evaluation.json").read_bytes()
     (pred / "catA/va/va_1.npy").unlink()
     failed = CliRunner().invoke(app, args + ["--out", str(out)])
-    assert isinstance(failed.exception, DataError) and out.read_bytes() == before  # no partial overwrite
+    assert isinstance(failed.exception, DataError)
+    assert (out / "evaluation.json").read_bytes() == before  # a failed rerun leaves the last good scores

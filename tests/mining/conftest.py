@@ -10,7 +10,6 @@ import pytest
 from moca.data.synth import SynthConfig, synthesize
 
 
-
 @pytest.fixture(scope="session")
 def synth_s4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 videos (28 train, 140 frames): enough for pair-quality rates."""

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mining_helpers import colour_histogram  # tests/mining/ is on sys.path (pytest rootdir-relative import)
 from PIL import Image
 
 from moca.errors import ConfigError, DataError
 from moca.io import read_json, sha256_file
 from moca.mining import MiningConfig, mine_pairs
-from mining_helpers import colour_histogram  # tests/mining/ is on sys.path (pytest rootdir-relative import)
 
 
 def _rates(pairs: pd.DataFrame, other: str, label: dict[str, str]) -> float:
@@ -28,10 +28,11 @@ def _chance(videos: list[str], label: dict[str, str]) -> float:
     return float((classes * (classes - 1)).sum() / (len(videos) * (len(videos) - 1)))
 
 
-@pytest.fixture(scope="module")
-def mined(synth_s4: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["exact", "ivf"])
+def mined(synth_s4: Path, tmp_path_factory: pytest.TempPathFactory, request) -> Path:
     out = tmp_path_factory.mktemp("mined")
-    mine_pairs(synth_s4, "s4", out, MiningConfig(k=5, negatives=5), encoder=colour_histogram, model_id="colour-hist")
+    config = MiningConfig(k=5, negatives=5, method=request.param)
+    mine_pairs(synth_s4, "s4", out, config, encoder=colour_histogram, model_id="colour-hist")
     return out
 
 
@@ -61,7 +62,7 @@ def test_pairs_never_come_from_the_same_video_and_negatives_avoid_positives(mine
 
 
 def test_manifest_records_inputs_config_and_outputs(mined: Path, synth_s4: Path):
-    manifest = read_json(mined / "manifest.json")
+    manifest = read_json(mined / "mining_manifest.json")
     assert manifest["counts"]["frames"] == 140 and manifest["counts"]["videos"] == 28
     assert manifest["config"]["k"] == 5 and manifest["model"]["cache_id"] == "colour-hist"
     assert manifest["inputs"]["metadata_sha256"] == sha256_file(synth_s4 / "Single-source/s4_meta_data.csv")
@@ -110,7 +111,7 @@ def test_missing_frame_is_a_data_error_naming_it(small_s4: Path, tmp_path: Path)
     image.unlink()
     with pytest.raises(DataError, match=image.name):
         mine_pairs(data, "s4", tmp_path / "o", encoder=colour_histogram, model_id="h")
-    assert not (tmp_path / "o" / "manifest.json").exists()
+    assert not (tmp_path / "o" / "mining_manifest.json").exists()
 
 
 def test_config_errors():
@@ -118,6 +119,10 @@ def test_config_errors():
         MiningConfig(model="resnet50")
     with pytest.raises(ConfigError, match="chunk_size"):
         MiningConfig(chunk_size=0)
+    with pytest.raises(ConfigError, match="mining.method"):
+        MiningConfig(method="hnsw")
+    with pytest.raises(ConfigError, match="mining.ivf_probes"):
+        MiningConfig(method="ivf", ivf_probes=0)
 
 
 def _moca(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -141,17 +146,48 @@ def test_cli_with_tiny_dino_and_a_checkpoint(small_s4: Path, tmp_path: Path, mon
     checkpoint = tmp_path / "dino_tiny.pth"
     torch.save(build_model("dino_tiny").state_dict(), checkpoint)
     digest = sha256_file(checkpoint)
-    common = ["mine-pairs", "--data", str(small_s4), "--benchmark", "s4", "--model", "dino_tiny", "--k", "2",
-              "--negatives", "1", "--batch-size", "16", "--chunk-size", "7"]
-    code, out, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "out"), "--weights",
-                           str(checkpoint), "--sha256", digest)
+    common = ["mine-pairs", "--data", str(small_s4), "--benchmark", "s4", "--set", "mining.model=dino_tiny",
+              "--set", "mining.k=2", "--set", "mining.negatives=1", "--set", "mining.batch_size=16",
+              "--set", "mining.chunk_size=7"]
+    code, out, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "out"), "--set",
+                           f"mining.weights={{uri: '{checkpoint}', sha256: '{digest}'}}")
     assert code == 0, err
     assert "60 positive pairs" in out
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "out" / "mining_manifest.json").read_text())
     assert manifest["model"]["weights_sha256"] == digest and manifest["counts"]["descriptor_dim"] == 64
     assert len(pd.read_parquet(tmp_path / "out" / "pairs.parquet")) == 60
+    step = json.loads((tmp_path / "out" / "manifest.json").read_text())  # the CLI ran the pipeline's step
+    assert step["step"] == "mine_pairs" and step["config"]["mining"]["k"] == 2
 
-    code, _, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "bad"), "--weights",
-                         str(checkpoint), "--sha256", "0" * 64)
-    assert code == 2 and "sha256" in err.lower()
+    code, _, err = _moca(monkeypatch, capsys, *common, "--out", str(tmp_path / "bad"), "--set",
+                         f"mining.weights={{uri: '{checkpoint}', sha256: '{'0' * 64}'}}")
+    assert code == 1 and "sha256 mismatch" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad" / "manifest.json").exists()
+
+
+def test_a_released_dino_without_weights_is_refused_unless_random_is_asked_for(small_s4: Path, tmp_path: Path,
+                                                                                monkeypatch, capsys, caplog):
+    common = ["mine-pairs", "--data", str(small_s4), "--benchmark", "s4", "--out", str(tmp_path / "out")]
+    code, _, err = _moca(monkeypatch, capsys, *common)
+    assert code == 2 and err.strip().splitlines() == [
+        "error: mining.weights: dino_vitb16 needs its released weights ({uri: ..., sha256: ...}); set "
+        "mining.weights=random to run it randomly initialised (meaningless, smoke tests only)"]
+    assert not (tmp_path / "out").exists()
+    code, _, err = _moca(monkeypatch, capsys, *common, "--set", "mining.weights={uri: s3://w/dino.pth}")
+    assert code == 2 and "mining.weights.sha256: dino_vitb16 weights s3://w/dino.pth must name their sha256" in err
+    from moca.models.registry import usable_weights
+
+    with caplog.at_level("WARNING"):
+        assert usable_weights("dino_vitb16", "random", "mining.weights") is None
+    assert "RANDOMLY INITIALISED" in caplog.text
+
+
+def test_a_split_with_one_video_is_an_error_not_zero_pairs(small_s4: Path, tmp_path: Path):
+    data = shutil.copytree(small_s4, tmp_path / "data")
+    csv = data / "Single-source" / "s4_meta_data.csv"
+    header, *rows = csv.read_text().splitlines()
+    train = [r for r in rows if ",train," in f"{r},"]
+    csv.write_text("\n".join([header, train[0], *[r for r in rows if r not in train]]) + "\n")
+    with pytest.raises(DataError, match="1 train video\\(s\\) listed; mining pairs needs at least 2"):
+        mine_pairs(data, "s4", tmp_path / "o", MiningConfig(model="dino_tiny"), encoder=colour_histogram,
+                   model_id="h")

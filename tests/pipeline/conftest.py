@@ -1,17 +1,10 @@
-"""Pipeline test fixtures: the repository root (where pipelines/ and components/ live) and a tiny config."""
+"""Pipeline test fixtures: tiny synthetic S4 data (12 videos: every split has annotated videos)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from pipeline_configs import REPO
-
-
-@pytest.fixture
-def repo_root() -> Path:
-    return REPO
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pipeline_configs import write_config
 
 from moca.errors import ConfigError
 from moca.steps.kubeflow import check_kfp_cron, compile_pipeline
-from pipeline_configs import write_config
 
 TASKS = {"start-run", "ingest", "validate", "mine-pairs", "train", "infer", "evaluate", "register", "stop-run"}
 GPU = {"enabled": True, "accelerator_type": "nvidia.com/gpu", "accelerator_limit": 2,
@@ -25,11 +25,12 @@ def _all_tasks(spec: dict) -> dict[str, dict]:
 
 
 @pytest.fixture
-def compiled(tmp_path: Path, repo_root: Path) -> tuple[dict, dict]:
+def compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     kfp = {"cpu_image": "reg/moca-cpu@sha256:" + "a" * 64, "gpu_image": "reg/moca-gpu@sha256:" + "b" * 64,
            "retries": 3, "backoff_s": 45, "gpu": GPU, "caching": True}  # fmt: skip
     config = write_config(tmp_path / "pipeline.yaml", tmp_path / "data", kfp=kfp)
-    out = compile_pipeline(config, tmp_path / "out" / "pipeline.yaml", root=repo_root)
+    monkeypatch.chdir(tmp_path)  # the pipeline and its components are imported as packages, from any folder
+    out = compile_pipeline(config, tmp_path / "out" / "pipeline.yaml")
     pipeline, platform = list(yaml.safe_load_all(out.read_text()))
     return pipeline, platform
 
@@ -43,6 +44,28 @@ def test_every_step_is_a_task_behind_the_validation_gate(compiled):
     assert any(c.startswith("!") and "validate-passed" in c for c in conditions)  # the Else branch: stop-run
     root_tasks = pipeline["root"]["dag"]["tasks"]
     assert "train" not in root_tasks and "register" not in root_tasks  # only reachable through the gate
+
+
+def test_tasks_are_wired_from_the_one_step_declaration(compiled):
+    from moca.steps import PIPELINE, producers, step_spec
+
+    def producer(source: dict) -> tuple[str, str]:
+        """(task, output) an input artifact comes from: in its own DAG, or passed into the gated branch."""
+        if "taskOutputArtifact" in source:
+            return source["taskOutputArtifact"]["producerTask"], source["taskOutputArtifact"]["outputArtifactKey"]
+        task, output = source["componentInputArtifact"].removeprefix("pipelinechannel--").rsplit("-", 1)
+        return task, output
+
+    pipeline, _ = compiled
+    tasks = _all_tasks(pipeline)
+    made_by = producers()
+    for name in PIPELINE[1:]:
+        artifacts = tasks[name.replace("_", "-")]["inputs"].get("artifacts", {})
+        for role in step_spec(name).reads:
+            assert producer(artifacts[role]) == (made_by[role].replace("_", "-"), role)
+        if name != "register":  # every step but register reads the ingested data
+            assert producer(artifacts["dataset"]) == ("ingest", "dataset")
+    assert "dataset" not in tasks["register"]["inputs"]["artifacts"]  # no data download into its pod
 
 
 def test_images_gpu_retries_labels_and_cache_keys(compiled):
@@ -71,7 +94,7 @@ def test_images_gpu_retries_labels_and_cache_keys(compiled):
     assert set(k8s) == {f"exec-{t}" for t in TASKS}
 
 
-def test_config_hash_tracks_the_model_config_not_the_images(tmp_path, repo_root):
+def test_config_hash_tracks_the_model_config_not_the_images(tmp_path):
     from moca.steps.config import load_pipeline_config
 
     base = load_pipeline_config(write_config(tmp_path / "a.yaml", tmp_path / "d"))
@@ -81,14 +104,23 @@ def test_config_hash_tracks_the_model_config_not_the_images(tmp_path, repo_root)
     assert base.model_config_hash() == images.model_config_hash() != mining.model_config_hash()
 
 
-def test_bad_configs_fail_at_compile_time(tmp_path, repo_root):
+def test_bad_configs_fail_at_compile_time(tmp_path):
     with pytest.raises(ConfigError, match="unknown component"):
         compile_pipeline(write_config(tmp_path / "a.yaml", tmp_path / "d", kfp={"images": {"trian": "x"}}),
-                         tmp_path / "a.out", root=repo_root)
+                         tmp_path / "a.out")
     with pytest.raises(ConfigError, match="infer"):
         compile_pipeline(write_config(tmp_path / "b.yaml", tmp_path / "d", infer={"mpm": "magic"}),
-                         tmp_path / "b.out", root=repo_root)
-    assert not (tmp_path / "a.out").exists() and not (tmp_path / "b.out").exists()
+                         tmp_path / "b.out")
+    real_dino = {"model": "dino_vitb16", "weights": {"uri": "s3://w/dino.pth", "sha256": None}}
+    with pytest.raises(ConfigError, match="mining.weights.sha256: dino_vitb16 weights s3://w/dino.pth must name"):
+        compile_pipeline(write_config(tmp_path / "c.yaml", tmp_path / "d", mining=real_dino), tmp_path / "c.out")
+    with pytest.raises(ConfigError, match="infer.sam.weights: sam_vit_h needs its released weights"):
+        compile_pipeline(write_config(tmp_path / "e.yaml", tmp_path / "d", infer={"sam": {"model": "sam_vit_h"}}),
+                         tmp_path / "e.out")
+    with pytest.raises(ConfigError, match="train.batch_size: expected an integer, got 'eight'"):
+        compile_pipeline(write_config(tmp_path / "f.yaml", tmp_path / "d"), tmp_path / "f.out",
+                         ["train.batch_size=eight"])
+    assert not any((tmp_path / f"{n}.out").exists() for n in "abcef")
     assert check_kfp_cron("0 0 3 * * *") == "0 0 3 * * *"
     with pytest.raises(ConfigError, match="6 fields"):
         check_kfp_cron("0 3 * * *")

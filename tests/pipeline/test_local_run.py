@@ -8,10 +8,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from pipeline_configs import write_config
 
 from moca.data.layout import list_videos
 from moca.io import read_json
-from pipeline_configs import write_config
 
 pytestmark = pytest.mark.slow
 
@@ -27,18 +27,18 @@ def _parent_runs():
     return runs
 
 
-def test_local_run_end_to_end_registers_a_champion(tiny_s4, tmp_tracking, tmp_path, repo_root):
+def test_local_run_end_to_end_registers_a_champion(tiny_s4, tmp_tracking, tmp_path):
     from moca.steps.kubeflow import run_local
-    from moca.steps.tracking import champion
+    from moca.tracking.registry import champion
 
     config = write_config(tmp_path / "p.yaml", tiny_s4)
-    run = run_local(config, tmp_path / "root", run_name="e2e", root=repo_root)
+    run = run_local(config, tmp_path / "root", run_name="e2e")
     promotion = read_json(run / "register" / "promotion" / "promotion.json")
     assert promotion["version"] == "1" and promotion["promoted"] is True
     version = champion("moca")
     assert str(version.version) == "1" and version.tags["data_version"] == read_json(
         run / "ingest" / "dataset" / "manifest.json")["info"]["data_version"]
-    scores = read_json(run / "evaluate" / "scores" / "evaluation.json")
+    scores = read_json(run / "evaluate" / "evaluation" / "evaluation.json")
     assert 0.0 <= scores["miou"] <= 1.0 and scores["split"] == "test"
     assert "| mIoU |" in (run / "evaluate" / "table").read_text()
     assert "PASSED" in (run / "validate" / "page").read_text()
@@ -47,19 +47,19 @@ def test_local_run_end_to_end_registers_a_champion(tiny_s4, tmp_tracking, tmp_pa
 
 
 def test_validation_gate_stops_before_training_leaves_the_report_and_registers_nothing(
-        tiny_s4, tmp_tracking, tmp_path, repo_root):  # fmt: skip
+        tiny_s4, tmp_tracking, tmp_path):  # fmt: skip
     from moca.steps.kubeflow import PipelineFailed, run_local
-    from moca.steps.tracking import newest_version
+    from moca.tracking.registry import newest_version
 
     broken = shutil.copytree(tiny_s4, tmp_path / "broken")
     list_videos(broken, "s4", "train")[0].audio.write_bytes(b"RIFF")  # a truncated wav
     config = write_config(tmp_path / "p.yaml", broken)
     before = set((tmp_path / "root").glob("*")) if (tmp_path / "root").exists() else set()
     with pytest.raises(PipelineFailed, match="stop-run"):
-        run_local(config, tmp_path / "root", run_name="gate", root=repo_root)
+        run_local(config, tmp_path / "root", run_name="gate")
     (run,) = set((tmp_path / "root").iterdir()) - before
-    assert "FAILED" in (run / "validate" / "report" / "report" / "summary.txt").read_text()
-    assert (run / "validate" / "report" / "report" / "data_docs" / "index.html").is_file()
+    assert "FAILED" in (run / "validate" / "report" / "summary.txt").read_text()
+    assert (run / "validate" / "report" / "data_docs" / "index.html").is_file()
     assert "FAILED" in (run / "validate" / "page").read_text()
     assert not any((run / task).exists() for task in ("mine-pairs", "train", "infer", "evaluate", "register"))
     assert newest_version("moca") is None

@@ -7,15 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from pipeline_configs import write_config
+from typer.testing import CliRunner
 
 
 class FakeClient:
     """Records what moca asks of the Kubeflow Pipelines API."""
 
-    instances: list["FakeClient"] = []
+    instances: list[FakeClient] = []
 
     def __init__(self, host: str):
         self.host, self.calls = host, []
@@ -52,8 +51,8 @@ def _cli(*args: str) -> str:
     return result.output
 
 
-def test_run_host_submits_the_pipeline_with_the_data_rev(fake_kfp, tmp_path, repo_root, monkeypatch):
-    monkeypatch.chdir(repo_root)
+def test_run_host_submits_the_pipeline_with_the_data_rev(fake_kfp, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # any folder: the pipeline is an installed package
     config = write_config(tmp_path / "p.yaml", tmp_path / "data")
     rev = "0123456789abcdef0123456789abcdef.dir"
     output = _cli("pipeline", "run", "--host", "http://127.0.0.1:9", "--config", str(config), "--data-rev", rev,
@@ -66,11 +65,11 @@ def test_run_host_submits_the_pipeline_with_the_data_rev(fake_kfp, tmp_path, rep
     assert experiment == "moca" and func.name == "moca-demo"
 
 
-def test_schedule_creates_one_recurring_run_from_the_compiled_package(fake_kfp, tmp_path, repo_root, monkeypatch):
+def test_schedule_creates_one_recurring_run_from_the_compiled_package(fake_kfp, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the compiled package goes under ./.moca/pipeline
     config = write_config(tmp_path / "p.yaml", tmp_path / "data")
     output = _cli("pipeline", "schedule", "--host", "http://127.0.0.1:9", "--cron", "0 0 3 * * *", "--config",
-                  str(config), "--root", str(repo_root))
+                  str(config))
     assert "created recurring run rr-9" in output
     (client,) = fake_kfp.instances
     assert client.calls[0] == ("experiment", "moca")
@@ -82,12 +81,12 @@ def test_schedule_creates_one_recurring_run_from_the_compiled_package(fake_kfp, 
     assert compiled["pipelineInfo"]["name"] == "moca-demo"
 
 
-def test_schedule_refuses_a_five_field_cron_before_calling_kfp(fake_kfp, tmp_path, repo_root):
+def test_schedule_refuses_a_five_field_cron_before_calling_kfp(fake_kfp, tmp_path):
     from moca.errors import ConfigError
     from moca.steps.kubeflow import schedule
 
     with pytest.raises(ConfigError, match="6 fields"):
-        schedule("http://127.0.0.1:9", write_config(tmp_path / "p.yaml", tmp_path / "d"), "0 3 * * *", root=repo_root)
+        schedule("http://127.0.0.1:9", write_config(tmp_path / "p.yaml", tmp_path / "d"), "0 3 * * *")
     assert fake_kfp.instances == []
 
 

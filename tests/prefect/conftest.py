@@ -7,15 +7,10 @@ own `prefect_test_harness`; PREFECT_HOME points at a temporary folder so nothing
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # pipelines/retrain_flow.py lives at the repository root, outside the package
-    sys.path.insert(0, str(REPO))
 
 PREFECT_ENV = {
     "DO_NOT_TRACK": "1",

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from retrain_configs import write_retrain_config
 
 from moca.data.layout import list_videos
-from retrain_configs import REPO, write_retrain_config
 
 pytestmark = pytest.mark.slow
 
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.slow
 CLIENT_SCRIPT = """
 import json, sys
 from prefect.client.orchestration import get_client
-from pipelines.retrain_flow import deployment, retrain
+from moca.pipelines.retrain_flow import deployment, retrain
 
 deployment_id = deployment(sys.argv[1]).apply()
-state = retrain(sys.argv[1], return_state=True)
+state = retrain(sys.argv[1], pipeline_root=sys.argv[2], return_state=True)
 with get_client(sync_client=True) as client:
     found = client.read_deployment(deployment_id)
     runs = client.read_flow_runs()
@@ -49,9 +49,9 @@ def test_deployment_and_a_failed_cycle_are_recorded_by_the_server(prefect_server
     broken = shutil.copytree(tiny_s4_prefect, tmp_path / "broken")
     list_videos(broken, "s4", "train")[0].audio.write_bytes(b"RIFF")
     config = write_retrain_config(tmp_path, broken)
-    child_env = {**env, "PREFECT_API_URL": api, "MLFLOW_TRACKING_URI": tmp_tracking,
-                 "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])}  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, str(config)], env=child_env, cwd=tmp_path,
+    child_env = {**env, "PREFECT_API_URL": api, "MLFLOW_TRACKING_URI": tmp_tracking}
+    result = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, str(config), str(tmp_path / "root")],
+                            env=child_env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     recorded = json.loads(result.stdout.strip().splitlines()[-1])

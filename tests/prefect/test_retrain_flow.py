@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import pytest
+from retrain_configs import VERSION, write_retrain_config
 
 from moca.data.layout import list_videos
-from retrain_configs import VERSION, write_retrain_config
 
 # Prefect's ephemeral API server takes ~40 s to start on 2 shared cores, more than this area's default-test budget.
 SLOW_API = pytest.mark.slow
@@ -46,7 +46,7 @@ def fake_kubeflow(monkeypatch):
 
     fake = SimpleNamespace(submitted=[], state="SUCCEEDED")
 
-    def submit(host, config_path, data_rev=None, run_name=None, root=None):
+    def submit(host, config_path, data_rev=None, run_name=None, overrides=()):
         fake.submitted.append({"host": host, "config": str(config_path), "data_rev": data_rev})
         return "run-42"
 
@@ -58,11 +58,11 @@ def fake_kubeflow(monkeypatch):
 @SLOW_API
 def test_new_data_is_validated_run_on_kubeflow_and_notified(prefect_api, tmp_tracking, tiny_s4_prefect, tmp_path,
                                                             webhook, fake_kubeflow):  # fmt: skip
-    from pipelines.retrain_flow import retrain
+    from moca.pipelines.retrain_flow import retrain
 
     url, received = webhook
     config = write_retrain_config(tmp_path, tiny_s4_prefect, url)
-    summary = retrain(str(config), host="http://127.0.0.1:9")
+    summary = retrain(str(config), host="http://127.0.0.1:9", pipeline_root=str(tmp_path / "root"))
     assert fake_kubeflow.submitted == [{"host": "http://127.0.0.1:9", "config": str(config), "data_rev": VERSION}]
     assert summary["data_version"] == VERSION and summary["state"] == "SUCCEEDED"
     assert summary["outcome"] == "kept champion" and summary["champion"] is None  # the fake registered nothing
@@ -72,12 +72,13 @@ def test_new_data_is_validated_run_on_kubeflow_and_notified(prefect_api, tmp_tra
 @SLOW_API
 def test_data_the_champion_was_trained_on_is_not_retrained(prefect_api, tmp_tracking, tiny_s4_prefect, tmp_path,
                                                            webhook, fake_kubeflow, monkeypatch):  # fmt: skip
-    from moca.steps import tracking
-    from pipelines.retrain_flow import retrain
+    from moca.pipelines.retrain_flow import retrain
+    from moca.tracking import registry
 
     url, received = webhook
-    monkeypatch.setattr(tracking, "champion", lambda name: SimpleNamespace(version=3, tags={"data_version": VERSION}))
-    summary = retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9")
+    monkeypatch.setattr(registry, "champion", lambda name: SimpleNamespace(version=3, tags={"data_version": VERSION}))
+    summary = retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9",
+                      pipeline_root=str(tmp_path / "root"))
     assert summary["outcome"] == "skipped" and fake_kubeflow.submitted == []
     assert received[0]["outcome"] == "skipped: no new data version" and received[0]["champion_before"] == "3"
 
@@ -86,26 +87,28 @@ def test_data_the_champion_was_trained_on_is_not_retrained(prefect_api, tmp_trac
 def test_invalid_data_and_failed_runs_are_notified_and_fail_the_flow(prefect_api, tmp_tracking, tiny_s4_prefect,
                                                                       tmp_path, webhook, fake_kubeflow):  # fmt: skip
     from moca.errors import MocaError, ValidationFailed
-    from pipelines.retrain_flow import retrain
+    from moca.pipelines.retrain_flow import retrain
 
     url, received = webhook
     fake_kubeflow.state = "FAILED"
     with pytest.raises(MocaError, match="ended FAILED"):
-        retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9")
+        retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9",
+                pipeline_root=str(tmp_path / "root"))
     assert received[-1]["outcome"] == "pipeline failed" and received[-1]["run_id"] == "run-42"
 
     broken = shutil.copytree(tiny_s4_prefect, tmp_path / "broken")
     list_videos(broken, "s4", "train")[0].audio.write_bytes(b"RIFF")
     (tmp_path / "b").mkdir()
     with pytest.raises(ValidationFailed):
-        retrain(str(write_retrain_config(tmp_path / "b", broken, url)), host="http://127.0.0.1:9")
+        retrain(str(write_retrain_config(tmp_path / "b", broken, url)), host="http://127.0.0.1:9",
+                pipeline_root=str(tmp_path / "root"))
     assert received[-1]["outcome"] == "invalid data" and received[-1]["failures"]
     assert len(fake_kubeflow.submitted) == 1  # only the first, valid, cycle reached Kubeflow
 
 
 def test_deployment_runs_on_the_configured_five_field_cron(tiny_s4_prefect, tmp_path):
     from moca.errors import ConfigError
-    from pipelines.retrain_flow import deployment
+    from moca.pipelines.retrain_flow import deployment
 
     config = write_retrain_config(tmp_path, tiny_s4_prefect)
     built = deployment(str(config), host="http://kfp:8888")

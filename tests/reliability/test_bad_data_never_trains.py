@@ -1,7 +1,7 @@
-"""Bad data never trains: the steps called in pipeline order (ingest -> validate -> gate -> mine -> train -> ...)
-stop at the validation gate, nothing after it runs, nothing is registered, the MLflow parent run is FAILED, and
-the report names every problem. (tests/validation/ checks each damage's wording; this checks the pipeline's
-reaction. The same gate under kfp.local is test_local_pipeline.py.)
+"""Bad data never trains: the steps run in pipeline order by the in-process runner (ingest -> validate -> gate ->
+mine -> train -> ...) stop at the validation gate, nothing after it runs, nothing is registered, the MLflow parent
+run is FAILED, and the report names every problem. (tests/validation/ checks each damage's wording; this checks the
+pipeline's reaction. The same gate under kfp.local is tests/pipeline/test_local_run.py.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PIL import Image
 
 from moca.data.layout import list_videos
 from moca.errors import ValidationFailed
-from moca.steps.ingest import data_version, ingest
-from moca.steps.validate import REPORT, validate
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def damage_files(root: Path) -> dict[str, str]:
@@ -53,32 +53,34 @@ METADATA_FAULTS = {
 }
 
 
-def run_until_gate(source: Path, work: Path, parent: str) -> None:
-    """The pipeline's steps up to the gate, as the KFP components chain them."""
-    ingested = ingest(source, work / "ingest", "s4", parent_run_id=parent)
-    validate(ingested.out / "data", work / "validate", "s4", data_version(ingested), parent_run_id=parent)
+def run_until_gate(source: Path, work: Path, run_name: str) -> None:
+    """The whole pipeline in this process (moca.steps.inprocess): it must stop at the gate."""
+    from moca.steps.config import load_config
+    from moca.steps.inprocess import run_pipeline
+
+    run_pipeline(load_config(REPO / "configs" / "pipeline_demo.yaml", [f"data.path={source}"]), work, run_name)
     raise AssertionError("validation passed on damaged data")  # mine_pairs and train would come here
 
 
-def _expect_stopped(work: Path, parent: str) -> str:
+def _expect_stopped(work: Path, run_name: str) -> str:
+    import mlflow
     from mlflow import MlflowClient
 
     assert sorted(p.name for p in work.iterdir()) == ["ingest", "validate"]  # no mine_pairs/train folder
     client = MlflowClient()
     assert client.search_registered_models() == []
-    assert client.get_run(parent).info.status == "FAILED"
-    return (work / "validate" / REPORT / "summary.txt").read_text() + (work / "validate" / "report.html").read_text()
+    (parent,) = mlflow.search_runs(search_all_experiments=True, filter_string=f"attributes.run_name = '{run_name}'",
+                                   output_format="list")
+    assert parent.info.status == "FAILED"
+    return (work / "validate" / "summary.txt").read_text() + (work / "validate" / "report.html").read_text()
 
 
 def test_damaged_files_stop_the_pipeline_before_training(s4_small: Path, tmp_path: Path, tmp_tracking: str) -> None:
-    from moca.steps.tracking import start_pipeline_run
-
     source = Path(shutil.copytree(s4_small, tmp_path / "source"))
     expected = damage_files(source)
-    parent = start_pipeline_run("bad-files")
     with pytest.raises(ValidationFailed, match="failed validation"):
-        run_until_gate(source, tmp_path / "work", parent)
-    report = _expect_stopped(tmp_path / "work", parent)
+        run_until_gate(source, tmp_path / "work", "bad-files")
+    report = _expect_stopped(tmp_path / "work", "bad-files")
     missing = {fault: name for fault, name in expected.items() if name not in report}
     assert not missing, f"the report does not name: {missing}"
 
@@ -86,11 +88,8 @@ def test_damaged_files_stop_the_pipeline_before_training(s4_small: Path, tmp_pat
 @pytest.mark.parametrize("fault", sorted(METADATA_FAULTS))
 def test_bad_metadata_stops_the_pipeline_before_training(fault: str, s4_small: Path, tmp_path: Path,
                                                           tmp_tracking: str) -> None:
-    from moca.steps.tracking import start_pipeline_run
-
     source = Path(shutil.copytree(s4_small, tmp_path / "source"))
     named = METADATA_FAULTS[fault](source)
-    parent = start_pipeline_run(f"bad-{fault}")
     with pytest.raises(ValidationFailed, match="failed validation"):
-        run_until_gate(source, tmp_path / "work", parent)
-    assert named in _expect_stopped(tmp_path / "work", parent)
+        run_until_gate(source, tmp_path / "work", f"bad-{fault}")
+    assert named in _expect_stopped(tmp_path / "work", f"bad-{fault}")

@@ -18,8 +18,8 @@ from moca.io import read_json, sha256_tree
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "pipeline"))
 sys.path.insert(0, str(Path(__file__).parent))
-from pipeline_configs import REPO, write_config  # noqa: E402
 from leaks import FAKE_SECRETS, scan_for_secrets  # noqa: E402
+from pipeline_configs import write_config  # noqa: E402
 
 MOCA = str(Path(sys.executable).parent / "moca")
 
@@ -29,13 +29,12 @@ def test_two_local_runs_at_once_keep_their_own_outputs_and_data(s4_small: Path, 
                                                                  tmp_tracking: str) -> None:
     from mlflow import MlflowClient
 
-    from moca.tracking.runs import configure
-
     from moca.data.synth import SynthConfig, synthesize
+    from moca.tracking.runs import configure
 
     sources = {"a": s4_small, "b": synthesize(tmp_path / "data-b", SynthConfig(benchmark="s4", videos=12, seed=1))}
     root = tmp_path / "root"
-    env = {**os.environ, **FAKE_SECRETS, "MOCA_PIPELINES_ROOT": str(REPO)}
+    env = {**os.environ, **FAKE_SECRETS}
     procs = {}
     for name, source in sources.items():
         config = write_config(tmp_path / f"{name}.yaml", source)
@@ -56,7 +55,7 @@ def test_two_local_runs_at_once_keep_their_own_outputs_and_data(s4_small: Path, 
         assert sha256_tree(ingested) == version  # the folder holds exactly the version its manifest names
         promotion = read_json(run / "register" / "promotion" / "promotion.json")
         versions[version] = promotion["version"]
-        assert read_json(run / "evaluate" / "scores" / "evaluation.json")["split"] == "test"
+        assert read_json(run / "evaluate" / "evaluation" / "evaluation.json")["split"] == "test"
     assert set(versions) == {sha256_tree(source) for source in sources.values()}  # each resolved its own data
     # configure() re-reads this test's store: an earlier test in this process may have pointed mlflow's global
     # tracking and registry URIs at its own.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,25 +31,24 @@ def _model_folder(path: Path) -> Path:
 
 def test_no_credential_reaches_any_output_of_the_steps(s4_small: Path, tmp_path: Path, tmp_tracking: str,
                                                        monkeypatch: pytest.MonkeyPatch, caplog, capfd) -> None:
-    from moca.steps.evaluate import evaluate
-    from moca.steps.ingest import data_version, ingest
-    from moca.steps.register import register_and_promote
-    from moca.steps.tracking import finish_pipeline_run, start_pipeline_run
-    from moca.steps.validate import validate
+    from moca.steps import evaluate, ingest, register, validate
+    from moca.steps.runner import Inputs
+    from moca.tracking.runs import finish_pipeline_run, start_pipeline_run
 
     for name, value in FAKE_SECRETS.items():
         monkeypatch.setenv(name, value)
     caplog.set_level(logging.DEBUG)
     work = tmp_path / "run"
     parent = start_pipeline_run("leak-scan", params={"data": str(s4_small)})
-    ingested = ingest(s4_small, work / "ingest", "s4", parent_run_id=parent)
-    version, data = data_version(ingested), ingested.out / "data"
-    checked = validate(data, work / "validate", "s4", version, parent_run_id=parent)
-    scores = evaluate(write_predictions(data, tmp_path / "pred"), data, work / "evaluate", "s4", version,
-                      parent_run_id=parent)
-    promoted = register_and_promote(_model_folder(tmp_path / "model"), scores.out / "evaluation.json",
-                                    checked.out / checked.info["stats"], work / "register", version, "cfg", "test",
-                                    "miou", parent)
+    ingested = ingest.run(ingest.IngestConfig(path=str(s4_small)), Inputs(parent_run_id=parent), work / "ingest")
+    inputs = Inputs(data=ingested.out / "data", data_version=ingest.data_version(ingested), parent_run_id=parent,
+                    config_hash="cfg")
+    checked = validate.run(validate.ValidateConfig(), inputs, work / "validate")
+    predictions = write_predictions(inputs.data, tmp_path / "pred")
+    scores = evaluate.run(evaluate.EvaluateConfig(), replace(inputs, upstream={"predictions": predictions}),
+                          work / "evaluate")
+    upstream = {"model": _model_folder(tmp_path / "model"), "evaluation": scores.out, "report": checked.out}
+    promoted = register.run(register.RegisterConfig(), replace(inputs, upstream=upstream), work / "register")
     finish_pipeline_run(parent)
     assert promoted.info["promoted"]  # the run really went all the way through
 

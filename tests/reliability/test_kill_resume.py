@@ -1,5 +1,6 @@
-"""A `moca train` process killed with SIGKILL at random steps and resumed ends with the same adapters, bit for bit,
-as a run that was never interrupted (real CLI, tiny ImageBind, synthetic data, a checkpoint every step)."""
+"""A `moca train` process killed with SIGKILL at random steps and rerun (the train step continues an attempt made
+with the same settings) ends with the same adapters, bit for bit, as a run that was never interrupted (real CLI,
+tiny ImageBind, synthetic data, a checkpoint every step)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,9 @@ from moca.train.checkpoint import list_checkpoints  # noqa: E402
 MOCA = str(Path(sys.executable).parent / "moca")
 
 
-def _train(config: Path, pairs: Path, out: Path, resume: bool) -> subprocess.Popen:
+def _train(config: Path, pairs: Path, out: Path) -> subprocess.Popen:
     command = [MOCA, "train", "--config", str(config), "--pairs", str(pairs), "--out", str(out)]
-    return subprocess.Popen(command + (["--resume"] if resume else []), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _kill_at(proc: subprocess.Popen, folder: Path, step: int) -> None:
@@ -44,13 +44,13 @@ def _kill_at(proc: subprocess.Popen, folder: Path, step: int) -> None:
 def test_sigkilled_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
     root, pairs = synthetic_run_inputs(tmp_path, anchors=4, frames=8)
     config = tiny_config_yaml(tmp_path / "train.yaml", root, epochs=4)  # 2 steps per epoch -> 8 steps
-    straight = _train(config, pairs, tmp_path / "straight", resume=False)
+    straight = _train(config, pairs, tmp_path / "straight")
 
     out = tmp_path / "killed"
     # Three kill points spread over the run (steps 1, 4, 6 of 8): mid-epoch, then epoch boundaries early and late.
     for step in sorted(random.Random(0).sample(range(1, 7), 3)):
-        _kill_at(_train(config, pairs, out, resume=True), out / "checkpoints", step)
-    final = _train(config, pairs, out, resume=True)
+        _kill_at(_train(config, pairs, out), out / "checkpoints", step)
+    final = _train(config, pairs, out)
     for proc in (straight, final):
         output, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, output[-3000:]

@@ -15,8 +15,12 @@ import pytest
 from moca import storage
 from moca.errors import StorageError
 from moca.io import sha256_tree
-from moca.steps.ingest import DATA, data_version, ingest
-from moca.steps.manifest import MANIFEST
+from moca.steps.ingest import DATA, IngestConfig, data_version, run
+from moca.steps.runner import MANIFEST, Inputs
+
+
+def ingest(source: str, out: Path, rev: str, remote: str = ""):
+    return run(IngestConfig(path=source, rev=rev, remote=remote), Inputs(), out)
 
 
 def _md5(data: bytes) -> str:
@@ -46,7 +50,8 @@ def dvc_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return checkout
 
 
-def test_ingest_survives_a_store_outage_mid_fetch(make_s3_server, dvc_checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_ingest_survives_a_store_outage_mid_fetch(make_s3_server, dvc_checkout: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     from moca.data.synth import SynthConfig, synthesize
 
@@ -57,7 +62,8 @@ def test_ingest_survives_a_store_outage_mid_fetch(make_s3_server, dvc_checkout: 
         for name, value in server.env.items():
             monkeypatch.setenv(name, value)
         remote = f"s3://{server.create_bucket()}/dvc"
-        (dvc_checkout / ".dvc" / "config").write_text(f"[core]\n    remote = s3\n['remote \"s3\"']\n    url = {remote}\n")
+        (dvc_checkout / ".dvc" / "config").write_text(
+            f"[core]\n    remote = s3\n['remote \"s3\"']\n    url = {remote}\n")
         version = push_dvc_layout(s4_small, remote)
 
         real_download, fetched = storage.download, []
@@ -72,13 +78,13 @@ def test_ingest_survives_a_store_outage_mid_fetch(make_s3_server, dvc_checkout: 
         out = tmp_path / "run" / "ingest"
         with caplog.at_level(logging.WARNING, logger="moca.storage"):
             with pytest.raises(StorageError, match=r"files/md5/.*: download failed after 3 attempt\(s\)"):
-                ingest("data", out, "s4", rev=version)
+                ingest("data", out, version)
         assert sum("retrying in" in r.getMessage() for r in caplog.records) == 2  # backoff between 3 attempts
         assert not (out / DATA).exists() and not (out / MANIFEST).exists()  # nothing a later step could trust
         assert [p.name for p in out.parent.rglob("*") if ".tmp-" in p.name] == []  # staging folder cleaned up
 
         server.start()  # same port; moto keeps its state in-process
-        result = ingest("data", out, "s4", rev=version)
+        result = ingest("data", out, version)
         assert data_version(result) == version and not result.skipped
         restored = out / DATA
         (restored / ".moca-data-version").unlink()  # the version marker fetch adds; the rest is the dataset
@@ -98,7 +104,7 @@ def test_ingest_in_a_pod_fetches_by_remote_url_without_a_dvc_checkout(s3_env, tm
     pod_workdir = tmp_path / "pod"
     pod_workdir.mkdir()
     monkeypatch.chdir(pod_workdir)
-    result = ingest("data", tmp_path / "run" / "ingest", "s4", rev=version, remote=remote)
+    result = ingest("data", tmp_path / "run" / "ingest", version, remote)
     assert data_version(result) == version
     (tmp_path / "run" / "ingest" / DATA / ".moca-data-version").unlink()
     assert sha256_tree(tmp_path / "run" / "ingest" / DATA) == sha256_tree(source)

@@ -71,11 +71,11 @@ def test_report_numbers_equal_moca_evaluate(runs: dict[str, Path], s4_data: Path
     table = json.loads((out / "report.json").read_text())
     rows = {r["name"]: r for r in table["rows"]}
     for name, folder in runs.items():
-        scores = tmp_path / f"{name}.json"
+        scores = tmp_path / f"scores-{name}"
         result = CliRunner().invoke(app, ["evaluate", "--pred", str(folder), "--data", str(s4_data),
-                                          "--benchmark", "s4", "--split", "test", "--out", str(scores)])
+                                          "--benchmark", "s4", "--set", "evaluate.split=test", "--out", str(scores)])
         assert result.exit_code == 0, result.output
-        expected = json.loads(scores.read_text())
+        expected = json.loads((scores / "evaluation.json").read_text())
         assert rows[name]["scores"]["s4"]["miou"] == expected["miou"]
         assert rows[name]["scores"]["s4"]["fscore"] == expected["fscore"]
         assert table["per_category_s4"][name] == expected["per_category"]
@@ -102,3 +102,46 @@ def test_report_logged_to_mlflow(runs: dict[str, Path], s4_data: Path, tmp_path:
     assert {"report/report.md", "report/report.json", "report/qualitative_s4.png", "report/scores.png"} <= artifacts
     metrics = mlflow.get_run(run_id).data.metrics
     assert metrics["MoCA.s4.miou"] == pytest.approx(table["rows"][0]["scores"]["s4"]["miou"])
+
+
+def _table(names: list[tuple[str, str]], benches: tuple[str, ...] = ("s4",)) -> dict:
+    rows = [{"name": n, "kind": k, "scores": {b: {"miou": 0.1 * (i + 1), "fscore": 0.05 * (i + 1)} for b in benches}}
+            for i, (n, k) in enumerate(names)]  # fmt: skip
+    return {"split": "test", "benchmarks": list(benches), "rows": rows}
+
+
+def _overlap(a, b) -> bool:  # noqa: ANN001 - matplotlib Bbox
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_bar_plot_reads_cleanly() -> None:
+    """Long run names never overlap, each bar carries its value, and a legend names the colours."""
+    from moca.report.figures import bar_figure
+
+    names = [("MoCA + MPM (audio-pixel points, k-means coarse masks)", "moca"), ("MoCA (no MPM)", "moca"),
+             ("OWOD-BIND (SAM boxes)", "baseline"), ("centre prior", "floor"), ("all-foreground", "floor")]
+    fig = bar_figure(_table(names, ("s4", "ms3")))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for axis in fig.axes:
+        labels = [t for t in axis.get_yticklabels() if t.get_text()]
+        assert [t.get_text().replace("\n", " ") for t in labels] == [n for n, _ in names]  # whole names, wrapped
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert all(box.x0 >= 0 for box in boxes)  # inside the figure, not cut off
+        values = sorted(float(t.get_text()) for t in axis.texts)
+        assert values == pytest.approx(sorted(axis.containers[0].datavalues), abs=5e-4)
+    legend = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert legend == ["MoCA", "baseline", "floor (trivial predictor)"]
+    titles = [axis.get_title() for axis in fig.axes]
+    assert titles == ["s4 test: mIoU", "s4 test: F-score", "ms3 test: mIoU", "ms3 test: F-score"]
+
+
+def test_qualitative_grid_has_a_colour_bar(runs: dict[str, Path], s4_data: Path) -> None:
+    from moca.report.figures import grid_figure
+
+    fig = grid_figure(runs["MoCA"], s4_data, "s4", "test", videos=2, title="MoCA")
+    fig.canvas.draw()
+    insets = [child for axis in fig.axes for child in axis.child_axes]  # the bar is inset under the heat maps
+    bars = [axis for axis in insets if axis.get_xlabel().startswith("audio-pixel similarity")]
+    assert len(bars) == 1 and [t.get_text() for t in bars[0].get_xticklabels()] == ["0.0", "0.5", "1.0"]

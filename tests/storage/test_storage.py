@@ -30,8 +30,8 @@ def _fail_first(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[str]:
             return AWSResponse(request.url, 500, {}, _Raw())
         return None
 
-    def client_with_faults(endpoint_url=None):
-        client = real_client(endpoint_url)
+    def client_with_faults(endpoint_url=None, policy=None):
+        client = real_client(endpoint_url, policy)
         client.meta.events.register("before-send.s3", inject)
         return client
 

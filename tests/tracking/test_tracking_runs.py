@@ -11,7 +11,6 @@ from moca.errors import MocaError
 from moca.tracking import pyfunc, registry, runs
 from moca.tracking.scrub import MASK, contains_secret, scrub, scrub_obj, secret_values
 
-
 FAKE = {
     "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE1234",
     "AWS_SECRET_ACCESS_KEY": "fake/secret+KEY/that-must-never-leak",

@@ -88,7 +88,8 @@ def test_disk_cache_is_reused_and_damaged_files_are_recomputed(tmp_path):
     files[0].write_bytes(b"garbage")
     second = _Features(model, dataset, cfg, "standin", torch.device("cpu"))  # rewrites the damaged file
     keys = dataset.frame_keys()
-    torch.testing.assert_close(first.visual.get(keys, torch.device("cpu")), second.visual.get(keys, torch.device("cpu")))
+    cpu = torch.device("cpu")
+    torch.testing.assert_close(first.visual.get(keys, cpu), second.visual.get(keys, cpu))
 
 
 def test_training_changes_the_adapters_and_nothing_else(tmp_path):

@@ -58,12 +58,13 @@ def _wrong_rate(root: Path, video: int) -> str:
 def _stray_mask(root: Path, video: int) -> str:
     mask = _video(root, video).frames[0].mask
     Image.new("L", (224, 224), 128).save(mask)
-    return f"{mask.relative_to(root).as_posix()}: mask values outside [0, 255]: [128]"
+    return f"{mask.relative_to(root).as_posix()}: grey mask values outside [0, 255]: [128]"
 
 
 def _missing_video_folder(root: Path, video: int) -> str:
-    shutil.rmtree(_video(root, video).frames[0].image.parent)
-    return f"{_video(root, video).audio.relative_to(root).as_posix()} (frames_on_disk=0)"
+    folder = _video(root, video).frames[0].image.parent
+    shutil.rmtree(folder)
+    return f"{folder.relative_to(root).as_posix()}/ (frames_on_disk=0)"  # the video's row names its frame folder
 
 
 FILE_DAMAGE = (_corrupt_frame, _truncate_wav, _wrong_rate, _stray_mask, _missing_video_folder)
@@ -130,8 +131,8 @@ def test_wrong_expected_counts_fail(datasets: dict[str, Path], tmp_path: Path) -
     counts = {s: len(list_videos(datasets["ms3"], "ms3", s)) for s in ("train", "val", "test")}
     wrong = validate_dataset(datasets["ms3"], "ms3", tmp_path / "bad", expected_counts={**counts, "train": 296})
     assert not wrong.passed
-    assert wrong.failures == [f"splits: expect_column_values_to_be_between(videos)(min_value=296, max_value=296) "
-                              f"where split == train failed for 1 of 1 rows: train (videos={counts['train']})"]
+    assert wrong.failures == [
+        f"split.train: expect_table_row_count_to_equal(value=296) failed (observed {counts['train']})"]
 
 
 def _moca(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
@@ -152,11 +153,13 @@ def test_cli_exit_codes(monkeypatch, capsys, datasets: dict[str, Path], s4_copy:
                       str(tmp_path / "ok"))  # fmt: skip
     assert code == 0 and "PASSED" in out
     name = _corrupt_frame(s4_copy).split(":")[0]
-    code, out = _moca(monkeypatch, capsys, "--data", str(s4_copy), "--benchmark", "s4", "--report", str(tmp_path / "bad"))
+    code, out = _moca(monkeypatch, capsys, "--data", str(s4_copy), "--benchmark", "s4", "--report",
+                      str(tmp_path / "bad"))
     assert code == 1 and "FAILED" in out and name in out
 
 
-def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path, tmp_path: Path) -> None:
+def test_rerun_into_same_report_leaves_no_stale_outputs(datasets: dict[str, Path], s4_copy: Path,
+                                                        tmp_path: Path) -> None:
     report = tmp_path / "report"
     assert validate_dataset(datasets["s4"], "s4", report).passed
     _escaping_path(s4_copy)

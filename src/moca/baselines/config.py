@@ -24,7 +24,7 @@ class BaselineConfig:
     logit_scale: float = 20.0  # ImageBind's audio-embedding scale before the softmax over crops
     keep_probability: float = 0.2
     imagebind: str = "imagebind_huge"
-    imagebind_weights: WeightsSpec | None = None
+    imagebind_weights: WeightsSpec | str | None = None  # {uri, sha256}; "random": explicitly random (tests)
     # AT-GDINO-SAM plug-in points: "module:factory" returning an AudioTagger / TextPromptedDetector
     tagger: str | None = None
     text_detector: str | None = None

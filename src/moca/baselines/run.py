@@ -37,7 +37,7 @@ def _all_foreground(cfg: BaselineConfig) -> tuple[str, FramePredictor]:
 def _proposer(cfg: BaselineConfig) -> Any:
     from moca.infer.sam import SamProposer, build_sam
 
-    return SamProposer(build_sam(cfg.sam, cfg.device), cfg.sam)
+    return SamProposer(build_sam(cfg.sam, cfg.device, "baseline.sam.weights"), cfg.sam)
 
 
 def _owod_bind(cfg: BaselineConfig) -> tuple[str, FramePredictor]:
@@ -46,15 +46,17 @@ def _owod_bind(cfg: BaselineConfig) -> tuple[str, FramePredictor]:
     from moca.baselines.owod_bind import OwodBind, SamAutoBoxes
     from moca.data.datasets import WaveformAudio
     from moca.models import build_model
+    from moca.models.registry import usable_weights
 
     proposer = _proposer(cfg)
     if cfg.detector:
         name, boxes = "owod-bind", load_plugin(cfg.detector, "baseline.detector")
     else:  # no class-agnostic detector here: SAM's proposals stand in for its boxes, and the name says so
         name, boxes = "owod-bind-samboxes", SamAutoBoxes(proposer)
-    if cfg.imagebind_weights is None:
+    weights = usable_weights(cfg.imagebind, cfg.imagebind_weights, "baseline.imagebind_weights")
+    if weights is None:
         torch.manual_seed(0)  # random-init backbone (tests/demo): the same one every run
-    imagebind = build_model(cfg.imagebind, cfg.imagebind_weights).to(cfg.device)
+    imagebind = build_model(cfg.imagebind, weights).to(cfg.device)
     method = OwodBind(imagebind, proposer, boxes, cfg)
     audio_fn = WaveformAudio(cfg.audio)
     return name, lambda video, frame, rgb: method.predict(rgb, audio_fn(video, frame.time_s).to(cfg.device))

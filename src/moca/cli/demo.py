@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from moca.cli._steps import SetOption
+
 DATA = Path("data")
 DVC_FILE = Path("data.dvc")
 DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
@@ -48,13 +50,15 @@ def _compare(run_folder: Path, out: Path) -> Path:
     OWOD-BIND is left out here: SAM's automatic generator costs ~30 s per frame on CPU (`moca baseline owod-bind`).
     """
     from moca.baselines import run_baseline
-    from moca.infer import run_inference
     from moca.report import RunSpec, build_report
+    from moca.steps import infer
+    from moca.steps.runner import Inputs
 
     compare = out / "compare" / run_folder.name
     coarse = compare / "moca-coarse"
-    run_inference(run_folder / "train" / "model", DATA, "s4", "test", coarse, {"mpm": "none"})
-    runs = [RunSpec("MoCA + MPM (SAM points)", "s4", run_folder / "infer" / "predictions" / "predictions"),
+    infer.run({"mpm": "none"}, Inputs(data=DATA, benchmark="s4", upstream={"model": run_folder / "train" / "model"}),
+              coarse)
+    runs = [RunSpec("MoCA + MPM (SAM points)", "s4", run_folder / "infer" / "predictions"),
             RunSpec("MoCA, coarse mask (no MPM)", "s4", coarse)]
     for name in ("centre", "all-foreground"):
         run_baseline(name, DATA, "s4", "test", compare / name)
@@ -72,13 +76,11 @@ def demo_command(
     seed: int = typer.Option(0, "--seed", help="Synthetic data seed: a new seed is a new data version."),
     videos: int = typer.Option(24, "--videos", min=6, help="Synthetic S4 videos (split 70/15/15 %)."),
     config: Path = typer.Option(DEMO_CONFIG, "--config", help="Pipeline config."),
+    sets: list[str] = SetOption,
 ) -> None:
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
-    import logging
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     from moca.steps.kubeflow import run_local
-    from moca.steps.tracking import champion
+    from moca.tracking.registry import champion
     from moca.tracking.runs import tracking_uri
     from moca.versioning import add_and_push, data_version
 
@@ -86,17 +88,18 @@ def demo_command(
     regenerated = _synthesise(videos, seed)
     recorded = data_version(DVC_FILE) if DVC_FILE.is_file() else None
     version = add_and_push(DATA)
-    note = "as data.dvc records" if version == recorded else "data.dvc now names it: commit it, or git checkout data.dvc"
+    note = ("as data.dvc records" if version == recorded
+            else "data.dvc now names it: commit it, or git checkout data.dvc")
     typer.echo(f"data: {'generated' if regenerated else 'reused'} {DATA}/ (seed {seed}, {videos} videos); "
                f"version {version} pushed to the DVC remote ({note})")
     before = champion("moca")
     pipeline_started = time.perf_counter()
-    run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}")
+    run_folder = run_local(config, out, data_rev=version, run_name=f"moca-demo-seed{seed}", overrides=sets)
     pipeline_s = time.perf_counter() - pipeline_started
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
     report = _compare(run_folder, out)
-    docs = _first(run_folder, "validate/report/report/data_docs/**/index.html")
+    docs = _first(run_folder, "validate/report/data_docs/**/index.html")
     drift = run_folder / "validate" / "report" / "drift.md"
     lines = [
         "",

@@ -1,4 +1,4 @@
-"""`moca evaluate`: official AVSBench scores of a prediction folder (thin shell around moca.evaluate)."""
+"""`moca evaluate`: the evaluate step, official AVSBench scores of a prediction folder."""
 
 from __future__ import annotations
 
@@ -6,24 +6,33 @@ from pathlib import Path
 
 import typer
 
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
+
+
+def evaluate_command(
+    pred: Path = typer.Option(..., "--pred", help="Predictions: PRED/{key}.npy logits or .png maps (a `moca infer` "
+                              "folder); official AVSBench save_mask output is read too (docs/metrics.md)."),
+    data: Path = DataOption,
+    benchmark: str = BenchmarkOption,
+    out: Path = typer.Option(..., "--out", help="The step folder: evaluation.json (with per-video detail), "
+                             "evaluation.md, manifest.json."),
+    config: Path = ConfigOption,
+    sets: list[str] = SetOption,
+    track: bool = TrackOption,
+) -> None:
+    """Score predictions with the official mIoU and F-score; print both.
+
+    Settings: the `evaluate` section (--set evaluate.split=val, --set evaluate.protocol=semantic for AVSS classes)."""
+    from moca.cli._steps import load, run_step
+    from moca.steps.runner import Inputs
+
+    settings = load("evaluate", config, sets)
+    result = run_step("evaluate", "evaluate", settings, Inputs(data=data, benchmark=benchmark,
+                                                               upstream={"predictions": pred}), out, track)
+    info = result.info
+    typer.echo(f"{benchmark}/{info['split']} ({info['protocol']}): mIoU {info['miou']:.4f}  F-score "
+               f"{info['fscore']:.4f}  ({info['videos']} videos, {info['frames']} frames) -> {out / 'evaluation.json'}")
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("evaluate")
-    def evaluate(
-        pred: Path = typer.Option(..., "--pred", help="Predictions: PRED/{key}.png or .npy logits."),
-        data: Path = typer.Option(..., "--data", help="AVSBench root (Single-source/, Multi-sources/ or metadata.csv)."),
-        benchmark: str = typer.Option(..., "--benchmark", help="s4, ms3 or avss."),
-        split: str = typer.Option("test", "--split", help="train, val or test."),
-        out: Path = typer.Option(..., "--out", help="Where to write the scores (JSON, written atomically)."),
-        protocol: str = typer.Option("binary", "--protocol", help="binary, or semantic (AVSS only)."),
-    ) -> None:
-        """Score predictions with the official mIoU and F-score; print both and write them with per-video detail."""
-        from moca.evaluate import evaluate_predictions
-        from moca.io import write_json
-
-        result = evaluate_predictions(pred, data, benchmark, split, protocol)
-        write_json(out, result)
-        typer.echo(
-            f"{benchmark}/{split} ({protocol}): mIoU {result['miou']:.4f}  F-score {result['fscore']:.4f}  "
-            f"({result['num_videos']} videos, {result['num_frames']} frames) -> {out}"
-        )
+    app.command("evaluate")(evaluate_command)

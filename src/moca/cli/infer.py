@@ -1,4 +1,5 @@
-"""`moca infer`, `moca baseline NAME` and `moca report`: predictions, training-free baselines, comparison report."""
+"""`moca infer` (the infer step), `moca baseline NAME`, `moca report` and `moca label-avss`: predictions,
+training-free baselines, the comparison report, AVSS class labels."""
 
 from __future__ import annotations
 
@@ -7,96 +8,56 @@ from typing import Any
 
 import typer
 
-BENCH_HELP = "s4, ms3 or avss."
-
-
-def _infer_overrides(config: Path | None, **options: Any) -> dict[str, Any]:
-    """The infer config: the YAML file (its `infer:` section when it has one), then the non-None CLI options."""
-    from moca.config import load_yaml
-
-    data = load_yaml(config) if config else {}
-    data = dict(data.get("infer", data))
-    sam = dict(data.get("sam") or {})
-    for key in ("model", "weights", "pred_iou_thresh", "stability_score_thresh", "points_per_side"):
-        value = options.pop(f"sam_{key}", None)
-        if value is not None:
-            sam[key] = value
-    if sam:
-        data["sam"] = sam
-    data.update({k: v for k, v in options.items() if v is not None})
-    return data
-
-
-def _weights(uri: str | None, sha256: str | None) -> dict[str, Any] | None:
-    return {"uri": uri, "sha256": sha256} if uri else None
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
 
 
 def infer_command(
-    model: str = typer.Option(..., "--model", help="Training output folder, adapters.pt, or MLflow URI "
+    model: str = typer.Option(..., "--model", help="A `moca train` folder, its adapters.pt, or an MLflow model URI "
                               "(models:/moca@champion, runs:/..., models:/m-...)."),
-    data: Path = typer.Option(..., "--data", help="AVSBench root."),
-    benchmark: str = typer.Option(..., "--benchmark", help=BENCH_HELP),
-    split: str = typer.Option("test", "--split", help="train, val or test."),
-    out: Path = typer.Option(..., "--out", help="Prediction folder: {key}.png/.npy, _maps/, _coarse/, manifest."),
-    mpm: str = typer.Option(None, "--mpm", help="none | points (default) | auto."),
-    coarse: str = typer.Option(None, "--coarse", help="threshold (default) | kmeans."),
-    sam: str = typer.Option(None, "--sam", help="SAM model: sam_vit_h (default) or sam_tiny (demo/tests)."),
-    sam_weights: str = typer.Option(None, "--sam-weights", help="SAM checkpoint URI (file://, s3://, https://)."),
-    sam_sha256: str = typer.Option(None, "--sam-sha256", help="Expected sha256 of the SAM checkpoint."),
-    pred_iou_thresh: float = typer.Option(None, "--pred-iou-thresh", help="Automatic generator (SAM default 0.88)."),
-    stability_thresh: float = typer.Option(None, "--stability-thresh", help="Automatic generator (SAM default 0.95)."),
-    device: str = typer.Option(None, "--device", help="cpu (default) or cuda."),
-    config: Path = typer.Option(None, "--config", help="YAML with infer settings (an `infer:` section or bare)."),
+    data: Path = DataOption,
+    benchmark: str = BenchmarkOption,
+    out: Path = typer.Option(..., "--out", help="The step folder: {key}.npy/.png, _maps/, _coarse/, "
+                             "infer_manifest.json, manifest.json."),
+    config: Path = ConfigOption,
+    sets: list[str] = SetOption,
+    track: bool = TrackOption,
 ) -> None:
-    """Predict masks: audio-pixel map -> coarse mask -> SAM mask proposal matching; resumable."""
-    from moca.infer import run_inference
+    """Predict masks: audio-pixel map -> coarse mask -> SAM mask proposal matching.
 
-    settings = _infer_overrides(config, mpm=mpm, coarse=coarse, device=device, sam_model=sam,
-                                sam_weights=_weights(sam_weights, sam_sha256),
-                                sam_pred_iou_thresh=pred_iou_thresh, sam_stability_score_thresh=stability_thresh)
-    manifest = run_inference(model, data, benchmark, split, out, settings)
-    counts = manifest["counts"]
-    typer.echo(f"{manifest['method']}: {counts['predicted']} frames predicted, {counts['skipped_existing']} already "
-               f"done, {counts['fallbacks']} MPM fallbacks -> {out}")
+    Rerun into the same --out to finish an interrupted run. Settings: the `infer` section (--set infer.split=val,
+    infer.mpm=auto, infer.sam.model=sam_tiny, infer.sam.weights={uri: ..., sha256: ...}, infer.device=cuda, ...).
+    A released SAM without weights is refused (--set infer.sam.weights=random runs it randomly initialised)."""
+    from moca.cli._steps import load, run_step
+    from moca.steps.runner import Inputs
+
+    settings = load("infer", config, sets)
+    result = run_step("infer", "infer", settings, Inputs(data=data, benchmark=benchmark, upstream={"model": model}),
+                      out, track)
+    info = result.info
+    typer.echo(f"{info['method']}: {info['predicted']} frames predicted, {info['skipped_existing']} already done, "
+               f"{info['fallbacks']} MPM fallbacks -> {out}")
 
 
 def baseline_command(
     name: str = typer.Argument(..., help="centre | all-foreground | owod-bind | at-gdino-sam."),
-    data: Path = typer.Option(..., "--data", help="AVSBench root."),
-    benchmark: str = typer.Option(..., "--benchmark", help=BENCH_HELP),
+    data: Path = DataOption,
+    benchmark: str = BenchmarkOption,
     split: str = typer.Option("test", "--split", help="train, val or test."),
     out: Path = typer.Option(..., "--out", help="Prediction folder ({key}.png/.npy + baseline_manifest.json)."),
-    fraction: float = typer.Option(None, "--fraction", help="centre: area fraction of the ellipse (0.25)."),
-    detector: str = typer.Option(None, "--detector", help="owod-bind: 'module:factory' class-agnostic detector; "
-                                 "without it SAM proposals give the boxes (reported as owod-bind-samboxes)."),
-    tagger: str = typer.Option(None, "--tagger", help="at-gdino-sam: 'module:factory' audio tagger."),
-    text_detector: str = typer.Option(None, "--text-detector", help="at-gdino-sam: 'module:factory' detector."),
-    imagebind: str = typer.Option(None, "--imagebind", help="imagebind_huge (default) or imagebind_tiny."),
-    imagebind_weights: str = typer.Option(None, "--imagebind-weights", help="ImageBind checkpoint URI."),
-    imagebind_sha256: str = typer.Option(None, "--imagebind-sha256"),
-    sam: str = typer.Option(None, "--sam", help="SAM model: sam_vit_h (default) or sam_tiny."),
-    sam_weights: str = typer.Option(None, "--sam-weights", help="SAM checkpoint URI."),
-    sam_sha256: str = typer.Option(None, "--sam-sha256"),
-    pred_iou_thresh: float = typer.Option(None, "--pred-iou-thresh", help="SAM generator (default 0.88)."),
-    stability_thresh: float = typer.Option(None, "--stability-thresh", help="SAM generator (default 0.95)."),
     config: Path = typer.Option(None, "--config", help="YAML with baseline settings (a `baseline:` section or bare)."),
+    sets: list[str] = SetOption,
 ) -> None:
-    """Run a training-free baseline or floor; writes predictions in the `moca infer` layout."""
-    from moca.baselines import run_baseline
-    from moca.config import load_yaml
+    """Run a training-free baseline or floor; writes predictions in the `moca infer` layout.
 
-    settings = dict(load_yaml(config)) if config else {}
-    settings = dict(settings.get("baseline", settings))
-    sam_settings = dict(settings.get("sam") or {})
-    for key, value in (("model", sam), ("weights", _weights(sam_weights, sam_sha256)),
-                       ("pred_iou_thresh", pred_iou_thresh), ("stability_score_thresh", stability_thresh)):
-        if value is not None:
-            sam_settings[key] = value
-    if sam_settings:
-        settings["sam"] = sam_settings
-    overrides = {"centre_fraction": fraction, "detector": detector, "tagger": tagger, "text_detector": text_detector,
-                 "imagebind": imagebind, "imagebind_weights": _weights(imagebind_weights, imagebind_sha256)}
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    Settings: the `baseline` section (--set baseline.centre_fraction=0.3, baseline.sam.model=sam_tiny,
+    baseline.imagebind_weights={uri: ..., sha256: ...}, baseline.detector=module:factory, ...)."""
+    from moca.baselines import run_baseline
+    from moca.baselines.config import BaselineConfig
+    from moca.config import apply_overrides, from_dict, load_yaml
+
+    raw = dict(load_yaml(config)) if config else {}
+    raw = {"baseline": raw.get("baseline", raw)}
+    settings = from_dict(BaselineConfig, apply_overrides(raw, sets).get("baseline") or {}, "baseline")
     manifest = run_baseline(name, data, benchmark, split, out, settings)
     counts = manifest["counts"]
     typer.echo(f"{manifest['method']}: {counts['predicted']} frames predicted ({counts['empty']} empty), "
@@ -130,7 +91,8 @@ def _parse_data(values: list[str], benchmarks: list[str]) -> dict[str, Path]:
 
 
 def report_command(
-    runs: list[str] = typer.Option(..., "--runs", help="NAME=PRED_DIR (repeat); NAME@ms3=DIR for another benchmark."),
+    runs: list[str] = typer.Option(..., "--runs", help="NAME=PRED_DIR, once per run (--runs a=DIR --runs b=DIR); "
+                                   "NAME@ms3=DIR for another benchmark."),
     data: list[str] = typer.Option(..., "--data", help="AVSBench root, or B=DIR per benchmark (repeat)."),
     benchmark: str = typer.Option("s4", "--benchmark", help="Benchmark of runs given without @B."),
     split: str = typer.Option("test", "--split", help="train, val or test."),
@@ -157,15 +119,20 @@ def label_avss_command(
     split: str = typer.Option("test", "--split", help="train, val or test."),
     out: Path = typer.Option(..., "--out", help="Class-index predictions ({key}.npy + palette .png)."),
     imagebind: str = typer.Option("imagebind_huge", "--imagebind", help="imagebind_huge or imagebind_tiny."),
-    imagebind_weights: str = typer.Option(None, "--imagebind-weights", help="ImageBind checkpoint URI."),
-    imagebind_sha256: str = typer.Option(None, "--imagebind-sha256"),
+    imagebind_weights: str = typer.Option(None, "--imagebind-weights", help="ImageBind checkpoint URI, or 'random' "
+                                          "(random init: meaningless labels, smoke tests only)."),
+    imagebind_sha256: str = typer.Option(None, "--imagebind-sha256", help="Its sha256 (required for imagebind_huge)."),
 ) -> None:
-    """Zero-shot AVSS class labels for binary masks (ImageBind text embeddings of the 70 class names); score the
-    output with `moca evaluate --protocol semantic`."""
+    """Zero-shot AVSS class labels for binary masks (ImageBind text embeddings of the 70 class names).
+
+    Score the output with `moca evaluate --set evaluate.protocol=semantic`."""
     from moca.infer.avss import label_predictions
     from moca.models import WeightsSpec
+    from moca.models.registry import RANDOM
 
-    weights = WeightsSpec(imagebind_weights, imagebind_sha256) if imagebind_weights else None
+    weights: Any = imagebind_weights
+    if imagebind_weights and imagebind_weights != RANDOM:
+        weights = WeightsSpec(imagebind_weights, imagebind_sha256)
     manifest = label_predictions(pred, data, split, out, imagebind, weights)
     typer.echo(f"labelled {manifest['counts']['labelled']} frames ({manifest['counts']['empty']} empty) -> {out}")
 

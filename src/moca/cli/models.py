@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,9 +12,9 @@ models_app = typer.Typer(no_args_is_help=True, help="Backbones, weights and the 
 
 @models_app.command("info")
 def info(
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML config: report its models instead "
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config: report its models instead "
                                                                      "of the whole registry.")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Weights cache (default: $MOCA_WEIGHTS_CACHE or "
+    cache_dir: Annotated[Path | None, typer.Option(help="Weights cache (default: $MOCA_WEIGHTS_CACHE or "
                                                            ".moca/cache/weights).")] = None,
 ) -> None:
     """Parameter counts (total / trainable) and configured weights (URI, sha256, cached or not)."""

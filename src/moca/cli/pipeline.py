@@ -6,20 +6,21 @@ from pathlib import Path
 
 import typer
 
+from moca.cli._steps import SetOption
+
 pipeline_app = typer.Typer(no_args_is_help=True, help="The Kubeflow training pipeline: compile, run, schedule.")
 DEFAULT_CONFIG = Path("configs/pipeline_demo.yaml")
 
 ConfigOption = typer.Option(DEFAULT_CONFIG, "--config", help="Pipeline config (configs/pipeline_*.yaml).")
-RootOption = typer.Option(None, "--root", help="Folder holding pipelines/ and components/ (default: here).")
 
 
 @pipeline_app.command("compile")
 def compile_command(out: Path = typer.Option(..., "--out", help="Where to write the KFP IR YAML."),
-                    config: Path = ConfigOption, root: Path | None = RootOption) -> None:
+                    config: Path = ConfigOption, sets: list[str] = SetOption) -> None:
     """Compile the pipeline to KFP IR YAML (upload it in the KFP UI, or review it)."""
     from moca.steps.kubeflow import compile_pipeline
 
-    typer.echo(f"wrote {compile_pipeline(config, out, root)}")
+    typer.echo(f"wrote {compile_pipeline(config, out, sets)}")
 
 
 @pipeline_app.command("run")
@@ -31,7 +32,7 @@ def run_command(
     run_name: str | None = typer.Option(None, "--run-name", help="Name of the run (KFP and MLflow)."),
     pipeline_root: Path = typer.Option(Path(".moca/pipeline-root"), "--pipeline-root",
                                        help="With --local: where task outputs go."),
-    root: Path | None = RootOption,
+    sets: list[str] = SetOption,
 ) -> None:
     """Run the pipeline locally (--local) or submit it to a cluster (--host)."""
     from moca.errors import ConfigError
@@ -41,12 +42,12 @@ def run_command(
     if local:
         from moca.steps.kubeflow import run_local
 
-        run_local(config, pipeline_root, data_rev=data_rev, run_name=run_name, root=root)
+        run_local(config, pipeline_root, data_rev=data_rev, run_name=run_name, overrides=sets)
         typer.echo(f"pipeline finished; task outputs under {pipeline_root}")
         return
     from moca.steps.kubeflow import submit
 
-    typer.echo(f"submitted run {submit(host, config, data_rev=data_rev, run_name=run_name, root=root)} to {host}")
+    typer.echo(f"submitted run {submit(host, config, data_rev=data_rev, run_name=run_name, overrides=sets)} to {host}")
 
 
 @pipeline_app.command("schedule")
@@ -55,12 +56,12 @@ def schedule_command(
     cron: str = typer.Option("0 0 3 * * *", "--cron", help="6-field cron: seconds minutes hours day month weekday."),
     config: Path = ConfigOption,
     job_name: str | None = typer.Option(None, "--name", help="Recurring run name (default: <pipeline>-nightly)."),
-    root: Path | None = RootOption,
+    sets: list[str] = SetOption,
 ) -> None:
     """Create a Kubeflow recurring run of the pipeline (one at a time, no catch-up)."""
     from moca.steps.kubeflow import schedule
 
-    typer.echo(f"created recurring run {schedule(host, config, cron, job_name=job_name, root=root)} ({cron})")
+    typer.echo(f"created recurring run {schedule(host, config, cron, job_name=job_name, overrides=sets)} ({cron})")
 
 
 def register(app: typer.Typer) -> None:

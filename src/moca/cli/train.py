@@ -1,4 +1,4 @@
-"""`moca train`: train the AdaAV adapters on mined pairs (single process, torchrun, or a PyTorchJob)."""
+"""`moca train` (the train step: single process, torchrun, or a PyTorchJob) and `moca pretrain-tiny`."""
 
 from __future__ import annotations
 
@@ -6,26 +6,35 @@ from pathlib import Path
 
 import typer
 
+from moca.cli._steps import ConfigOption, SetOption, TrackOption
+
 
 def train_command(
-    config: Path = typer.Option(..., "--config", help="Training YAML (see configs/demo.yaml)."),
-    pairs: Path = typer.Option(..., "--pairs", help="pairs.parquet written by `moca mine-pairs`."),
-    out: Path = typer.Option(..., "--out", help="Run folder: config.yaml, checkpoints/, adapters.pt, manifest."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest intact checkpoint in --out."),
-    data: Path = typer.Option(None, "--data", help="AVSBench root; overrides data.root in the config."),
-    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Override max_steps (smoke runs)."),
+    pairs: Path = typer.Option(..., "--pairs", help="A `moca mine-pairs` folder, or its pairs.parquet."),
+    out: Path = typer.Option(..., "--out", help="The step folder: config.yaml, checkpoints/, adapters.pt, "
+                             "train_manifest.json, manifest.json."),
+    data: Path = typer.Option(None, "--data", help="AVSBench root; default: train.data.root of the config."),
+    config: Path = ConfigOption,
+    sets: list[str] = SetOption,
+    track: bool = TrackOption,
 ) -> None:
-    """Train the adapters; each rank of a torchrun / Kubeflow PyTorchJob launch runs this same command."""
-    from moca.train.run import load_train_config, run_training
+    """Train the adapters; each rank of a torchrun / Kubeflow PyTorchJob launch runs this same command.
 
-    cfg = load_train_config(config)
-    if max_steps is not None:
-        cfg.max_steps = max_steps
-    result = run_training(cfg, pairs, out, resume=resume, data_root=data)
-    typer.echo(f"trained {result.steps} steps (resumed from {result.resumed_from}); "
-               f"final loss {result.losses[-1]:.4f}; adapters in {out / 'adapters.pt'}")
+    Rerun into the same --out to continue an interrupted run (exactly, from its newest checkpoint); a run with other
+    settings there is refused, naming the keys that differ. Settings: the `train` section
+    (--set train.max_steps=100)."""
+    from moca.cli._steps import load, run_step
+    from moca.errors import ConfigError
+    from moca.steps.runner import Inputs
 
-
+    settings = load("train", config, sets)
+    root = data or (Path(settings.train.data.root) if settings.train.data.root else None)
+    if root is None:
+        raise ConfigError("no dataset: pass --data or set train.data.root")
+    inputs = Inputs(data=root, benchmark=settings.train.data.benchmark, upstream={"pairs": pairs})
+    result = run_step("train", "train", settings, inputs, out, track)
+    typer.echo(f"trained {result.metrics['steps']:.0f} steps (resumed from {result.info['resumed_from']}); final "
+               f"loss {result.metrics['final_loss']:.4f}; adapters in {out / 'adapters.pt'}")
 
 
 def pretrain_tiny_command(

@@ -7,7 +7,7 @@ the palette entry its colour matches *exactly* (JPEG-like blending would produce
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -24,7 +24,7 @@ AVSS_CLASSES: tuple[str, ...] = (
 NUM_AVSS_CLASSES = len(AVSS_CLASSES)  # 71: 70 sound sources + background
 
 
-@lru_cache(maxsize=None)
+@cache
 def _palette(num_classes: int) -> np.ndarray:
     colours = np.zeros((num_classes, 3), dtype=np.uint8)
     for index in range(num_classes):

@@ -9,6 +9,7 @@ later inside a DataLoader worker.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,24 +50,85 @@ def read_image(path: str | Path) -> np.ndarray:
     return _to_rgb(_open_image(path), path)
 
 
-def _s4_mask(image: Image.Image, path: Path) -> np.ndarray:
-    if image.mode == "1":
-        return np.asarray(image, dtype=np.uint8)
-    rgb = _to_rgb(image, path)
-    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
-        raise DataError(path, "S4 mask is not greyscale (channels differ)")
-    grey = rgb[..., 0]
-    stray = np.setdiff1d(np.unique(grey), [0, 255])
-    if stray.size:
-        raise DataError(path, f"S4 mask must hold only 0 and 255; found {stray[:8].tolist()}")
-    return (grey == 255).astype(np.uint8)
+# How a binary mask (S4, MS3) may store background/foreground, by the kind of PNG. Index 0 / level 0 is background,
+# anything else foreground. The official loaders turn only the 255 encodings into {0, 1} targets (S4:
+# `convert('1')`, MS3: `convert('P')` then `ToTensor`, which divides by 255); palette 0/1 is what VOS-style tools
+# write and is unambiguous, so it is accepted too (docs/data.md).
+BINARY_MASK_VALUES: dict[str, tuple[frozenset[int], ...]] = {
+    "bilevel": (frozenset({0, 1}),),  # mode "1"
+    "grey": (frozenset({0, 255}),),  # L (or RGB/RGBA whose channels agree): grey 0/1 would read as all background
+    "palette": (frozenset({0, 255}), frozenset({0, 1})),  # P: the indices count, whatever their colours
+}
+COLOUR = -1  # stands for a pixel whose channels differ, in a binary mask's value histogram
 
 
-def _ms3_mask(image: Image.Image, path: Path) -> np.ndarray:
-    if image.mode in {"P", "L", "1", "I", "I;16", "F"}:
-        # a palette PNG's array is its palette indices: index 0 is background whatever its colour
-        return (np.asarray(image) != 0).astype(np.uint8)
-    return (_to_rgb(image, path) != 0).any(axis=-1).astype(np.uint8)
+@dataclass(frozen=True)
+class BinaryMask:
+    """A decoded binary mask: what the file stores, and what moca reads from it."""
+
+    kind: str  # "bilevel", "grey", "palette", or "colour" (channels differ: never a valid binary mask)
+    histogram: dict[int, int]  # pixels per stored value (grey level or palette index; COLOUR for colour pixels)
+    stray: tuple[int, ...]  # values outside every encoding of this kind (empty for a valid mask)
+    foreground: np.ndarray  # uint8 (H, W): 1 where the stored value is not 0
+
+    @property
+    def problem(self) -> str | None:
+        """One line saying what is wrong, or None for a valid mask."""
+        if not self.stray:
+            return None
+        if self.kind == "colour":
+            pixels = self.histogram[COLOUR]
+            return f"binary mask in colour ({pixels} pixel(s) whose channels differ); save it as grey or palette"
+        allowed = " or ".join(str(sorted(s)) for s in BINARY_MASK_VALUES[self.kind])
+        hint = " (grey 0/1 reads as all background in the official loaders: save foreground as 255)" \
+            if self.kind == "grey" and set(self.histogram) <= {0, 1} else ""  # fmt: skip
+        return f"{self.kind} mask values outside {allowed}: {list(self.stray)[:8]}{hint}"
+
+
+def _histogram(values: np.ndarray) -> dict[int, int]:
+    if values.size and values.min() >= 0 and values.max() < 65536:  # bincount: 10x faster than unique on 8-bit masks
+        counts = np.bincount(values.ravel())
+        return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
+    distinct, counts = np.unique(values, return_counts=True)
+    return dict(zip(distinct.tolist(), counts.tolist()))
+
+
+def _stray(kind: str, values: set[int]) -> tuple[int, ...]:
+    if kind == "colour":
+        return (COLOUR,)
+    encodings = BINARY_MASK_VALUES[kind]
+    if any(values <= allowed for allowed in encodings):
+        return ()
+    closest = max(encodings, key=lambda allowed: len(values & allowed))  # name the values that break the best fit
+    return tuple(sorted(values - closest))
+
+
+def decode_binary_mask(image: Image.Image, path: Path) -> BinaryMask:
+    """Decode an S4/MS3 mask without judging its values (validation reports `problem`, readers raise it); only a
+    mode that has no grey or colour reading (a DataError naming `path`) stops it."""
+    if image.mode in {"1", "P", "L", "I", "I;16"}:
+        kind = {"1": "bilevel", "P": "palette"}.get(image.mode, "grey")
+        values = np.asarray(image).astype(np.int64)  # palette PNG: its indices; grey: its levels
+        histogram = _histogram(values)
+    else:  # RGB, RGBA, LA, ...: a grey mask saved with colour channels
+        rgb = _to_rgb(image, path)
+        grey = (rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2])
+        kind = "grey" if grey.all() else "colour"
+        values = np.where(grey, rgb[..., 0], rgb.max(axis=-1)).astype(np.int64)
+        histogram = _histogram(values[grey]) | ({} if grey.all() else {COLOUR: int((~grey).sum())})
+    return BinaryMask(kind, histogram, _stray(kind, set(histogram)), (values != 0).astype(np.uint8))
+
+
+def read_binary_mask(path: str | Path) -> np.ndarray:
+    """An S4/MS3 ground-truth mask as uint8 {0, 1}; a DataError naming the file for stray values or colour.
+
+    The one reader of binary masks: `read_mask`, the datasets, `moca evaluate` and `moca data validate` all use it.
+    """
+    path = Path(path)
+    mask = decode_binary_mask(_open_image(path), path)
+    if mask.problem:
+        raise DataError(path, mask.problem)
+    return mask.foreground
 
 
 def _avss_mask(image: Image.Image, path: Path) -> np.ndarray:
@@ -83,9 +145,7 @@ def read_mask(path: str | Path, benchmark: str) -> np.ndarray:
     """A ground-truth mask: S4/MS3 -> uint8 {0,1} (H, W); AVSS -> int64 class indices (H, W) in 0..70."""
     path = Path(path)
     check_benchmark(benchmark)
-    image = _open_image(path)
-    reader = {"s4": _s4_mask, "ms3": _ms3_mask, "avss": _avss_mask}[benchmark]
-    return reader(image, path)
+    return _avss_mask(_open_image(path), path) if benchmark == "avss" else read_binary_mask(path)
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:

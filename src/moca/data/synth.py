@@ -31,6 +31,7 @@ import soundfile
 from PIL import Image
 
 from moca.config import to_dict
+
 # the readers' own path builders: the generator writes exactly where the readers will look
 from moca.data.layout import (
     AVSS_SUBSETS,

@@ -59,18 +59,20 @@ def _save(out: Path, key: str, classes: np.ndarray) -> None:
 
 @torch.no_grad()
 def label_predictions(pred_dir: str | Path, data_root: str | Path, split: str, out_dir: str | Path,
-                      imagebind: str = "imagebind_huge", weights: WeightsSpec | None = None,
+                      imagebind: str = "imagebind_huge", weights: WeightsSpec | str | None = None,
                       blur_kernel: int = 21) -> dict:
     """Label the binary AVSS predictions in `pred_dir` with AVSS classes; returns the manifest written to `out_dir`."""
     from moca.baselines.owod_bind import blurred_crops
     from moca.data.datasets import avss_eval_image
     from moca.models import build_model, encode_text
     from moca.models.imagebind import VISION, embed
+    from moca.models.registry import usable_weights
 
     pred_dir, out = Path(pred_dir), Path(out_dir)
     if not pred_dir.is_dir():
         raise DataError(pred_dir, "prediction folder not found")
     started = time.perf_counter()
+    weights = usable_weights(imagebind, weights, "--imagebind-weights")
     if weights is None:
         torch.manual_seed(0)  # random-init backbone (tests/demo): the same one every run
     model = build_model(imagebind, weights)

@@ -18,7 +18,8 @@ COARSE_METHODS = ("threshold", "kmeans")
 @dataclass(frozen=True)
 class SamConfig:
     model: str = "sam_vit_h"
-    weights: WeightsSpec | None = None
+    # {uri, sha256} of the checkpoint; sam_vit_h/l/b refuse to run without one unless this is "random"
+    weights: WeightsSpec | str | None = None
     # SAM's own automatic-generator defaults. With random (tiny) weights no mask passes them, so tests and the
     # synthetic demo lower both explicitly; real checkpoints keep these.
     points_per_side: int = 32

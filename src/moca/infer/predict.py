@@ -118,8 +118,9 @@ def run_inference(model_uri_or_dir: str | Path, data_root: str | Path, benchmark
     if not data_root.is_dir():
         raise DataError(data_root, "data root not found")
     started = time.perf_counter()
+    # SAM first: a refused SAM setting fails before the (much larger) backbone is built
+    proposer = None if cfg.mpm == "none" else SamProposer(build_sam(cfg.sam, cfg.device, "infer.sam.weights"), cfg.sam)
     loaded = load_model(model_uri_or_dir, cfg.device)
-    proposer = None if cfg.mpm == "none" else SamProposer(build_sam(cfg.sam, cfg.device), cfg.sam)
     audio_fn = WaveformAudio(cfg.audio or loaded.audio)
     videos = list(frames_to_predict(data_root, benchmark, split, cfg.all_frames))
     if not videos:

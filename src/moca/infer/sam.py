@@ -8,7 +8,6 @@ crop and resets it afterwards; here it gets a predictor whose `set_image` is a n
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -132,14 +131,14 @@ def automatic_masks(proposals: list[dict[str, Any]], size: tuple[int, int]) -> t
     return torch.from_numpy(np.stack([p["segmentation"] for p in proposals]))
 
 
-def build_sam(config: SamConfig, device: str = "cpu") -> nn.Module:
-    """The SAM model named in `config`, with its weights when given. Without weights (tiny tests/demo) it is
-    random-initialised from a fixed seed so that two runs propose the same masks."""
-    from moca.models import build_model, get_entry
+def build_sam(config: SamConfig, device: str = "cpu", key: str = "sam.weights") -> nn.Module:
+    """The SAM model named in `config` with its weights. A released SAM without weights is refused (it would
+    propose noise for minutes) unless they are set to "random"; a random-initialised SAM (tiny tests/demo, or
+    asked for) uses a fixed seed so that two runs propose the same masks. `key` names the setting in errors."""
+    from moca.models import build_model
+    from moca.models.registry import usable_weights
 
-    if config.weights is None:
-        if not get_entry(config.model).tiny:  # a released shape without its checkpoint proposes noise
-            logging.getLogger(__name__).warning("%s has no weights (set sam.weights / --sam-weights): "
-                                                "random-initialised, its proposals mean nothing", config.model)
+    weights = usable_weights(config.model, config.weights, key)
+    if weights is None:
         torch.manual_seed(0)
-    return build_model(config.model, config.weights).to(device)
+    return build_model(config.model, weights).to(device)

@@ -6,7 +6,7 @@ Outputs in `out/` (all written atomically; the manifest last, so its presence me
   negatives.parquet  one row per (anchor, negative): anchor_key, anchor_video, negative_key, negative_video,
                      draw (0-based sampling order), score. A second flat table rather than a list column, so
                      either table can be filtered or joined on anchor_key without exploding lists.
-  manifest.json      inputs with content hashes, config, model, counts, timings, output hashes
+  mining_manifest.json  inputs with content hashes, config, model, counts, timings, output hashes
 """
 
 from __future__ import annotations
@@ -23,13 +23,16 @@ import numpy as np
 import pandas as pd
 
 from moca.config import config_hash, to_dict
-from moca.data.layout import list_videos, metadata_path
+from moca.data.layout import SPLITS, list_videos, metadata_path
 from moca.errors import ConfigError, DataError
 from moca.io import atomic_open, sha256_file, write_json
 from moca.mining.descriptors import DescriptorCache, Encoder, cls_encoder, describe_frames
 from moca.mining.knn import Neighbours, mine_neighbours
+from moca.models.weights import WeightsSpec
 
 DINO_MODELS = ("dino_tiny", "dino_vitb16")
+MANIFEST = "mining_manifest.json"
+MINING_METHODS = ("exact", "ivf")
 
 
 @dataclass
@@ -41,28 +44,56 @@ class MiningConfig:
     chunk_size: int = 256  # anchor rows per similarity block: peak ~30 bytes x chunk_size x N
     image_size: int = 224
     seed: int = 0  # negative sampling, and the init of a model run without weights
-    device: str = "cpu"
+    device: str = "cpu"  # the DINO encoder's, and exact mining's (its block buffers live there)
+    # exact: blocked N x N (memory flat, time N^2; fine to ~100k frames on CPU, 1M on a GPU);
+    # ivf: faiss inverted file for positives + a sampled median for negatives (moca.mining.ivf), for ~1M on CPU
+    method: str = "exact"
+    ivf_lists: int = 0  # coarse centroids; 0 = about 2 sqrt(N)
+    ivf_probes: int = 8  # lists scanned per anchor
+    ivf_candidates: int = 0  # neighbours re-scored exactly per anchor; 0 = 2k + longest video - 1
+    quantile_sample: int = 1024  # frames the ivf negatives' median is estimated from
+    split: str = "train"  # the split whose frames are mined
+    # The DINO checkpoint {uri, sha256}; dino_vitb16 refuses to run without one unless this is "random" (a
+    # randomly initialised DINO mines meaningless pairs: smoke tests only). dino_tiny (tests, demo) needs none.
+    weights: WeightsSpec | str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in DINO_MODELS:
             raise ConfigError(f"mining.model: {self.model!r} is not one of {DINO_MODELS}")
-        for name in ("k", "batch_size", "chunk_size", "image_size"):
+        if self.split not in SPLITS:
+            raise ConfigError(f"mining.split: {self.split!r} is not one of {SPLITS}")
+        if self.method not in MINING_METHODS:
+            raise ConfigError(f"mining.method: {self.method!r} is not one of {MINING_METHODS}")
+        for name in ("k", "batch_size", "chunk_size", "image_size", "ivf_probes", "quantile_sample"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"mining.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.negatives < 0:
-            raise ConfigError(f"mining.negatives: must be >= 0, got {self.negatives}")
+        for name in ("negatives", "ivf_lists", "ivf_candidates"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"mining.{name}: must be >= 0, got {getattr(self, name)}")
+
+    def neighbours(self, descriptors: np.ndarray, videos: np.ndarray) -> Neighbours:
+        """Mine `descriptors` (N, D) of frames labelled by `videos` (N,) with this config's method."""
+        if self.method == "ivf":
+            from moca.mining.ivf import IvfSettings, mine_neighbours_ivf
+
+            settings = IvfSettings(self.ivf_lists, self.ivf_probes, self.ivf_candidates, self.quantile_sample)
+            return mine_neighbours_ivf(descriptors, videos, self.k, self.negatives, self.seed, self.chunk_size,
+                                       settings)
+        return mine_neighbours(descriptors, videos, self.k, self.negatives, self.seed, self.chunk_size, self.device)
 
 
-def dino_identity(config: MiningConfig, weights: Any = None) -> tuple[Any, str, dict[str, Any]]:
+def dino_identity(config: MiningConfig) -> tuple[Any, str, dict[str, Any]]:
     """The weights spec to build with (sha256 filled in), the model's cache identity, and its manifest entry.
 
     Without weights the model is randomly initialised from `config.seed`, so the identity (and cache) is
     reproducible; with weights, the identity is the checkpoint's sha256.
     """
+    from moca.models import fetch_weights
+    from moca.models.registry import usable_weights
+
+    weights = usable_weights(config.model, config.weights, "mining.weights")
     if weights is None:
         return None, f"{config.model}:random-init-seed={config.seed}", {"name": config.model, "weights_uri": None}
-    from moca.models import WeightsSpec, fetch_weights
-
     digest = weights.sha256 or sha256_file(fetch_weights(weights))
     info = {"name": config.model, "weights_uri": weights.uri, "weights_sha256": digest}
     return WeightsSpec(weights.uri, sha256=digest), f"{config.model}:sha256={digest}", info
@@ -118,26 +149,26 @@ def mine_pairs(
     benchmark: str,
     out: str | Path,
     config: MiningConfig | None = None,
-    split: str = "train",
-    weights: Any = None,
     encoder: Encoder | None = None,
     model_id: str | None = None,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Mine pairs for every frame of `benchmark`/`split` under `data`; write the tables and manifest to `out`.
+    """Mine pairs for every frame of `benchmark`/`config.split` under `data`; write the tables and manifest to `out`.
 
     `encoder` (with its `model_id`, the cache identity) replaces the registry's DINO model, e.g. in tests.
     The descriptor cache defaults to `out/descriptor_cache`. Returns the manifest.
     """
     config = config or MiningConfig()
-    out = Path(out)
+    out, split = Path(out), config.split
     started = time.perf_counter()
-    frames_with_video = [(video.name, frame) for video in list_videos(data, benchmark, split) for frame in video.frames]
-    if not frames_with_video:
-        raise DataError(metadata_path(data, benchmark), f"no {split} videos listed")
+    listed = list_videos(data, benchmark, split)
+    if len(listed) < 2:  # positives come from other videos: one video gives no pair at all
+        raise DataError(metadata_path(data, benchmark), f"{len(listed)} {split} video(s) listed; mining pairs needs "
+                                                        "at least 2 (positives come from other videos)")
+    frames_with_video = [(video.name, frame) for video in listed for frame in video.frames]
     videos, frames = (list(column) for column in zip(*frames_with_video))
     if encoder is None:
-        weights, model_id, model_info = dino_identity(config, weights)
+        weights, model_id, model_info = dino_identity(config)
         encoder = _built_on_first_use(lambda: build_dino_encoder(config, weights))
     else:
         if model_id is None:
@@ -146,7 +177,7 @@ def mine_pairs(
     cache = DescriptorCache(Path(cache_dir) if cache_dir is not None else out / "descriptor_cache", model_id)
     descriptors, hashes, stats = describe_frames(frames, encoder, cache, config.batch_size, config.image_size)
     described = time.perf_counter()
-    found = mine_neighbours(descriptors, np.asarray(videos), config.k, config.negatives, config.seed, config.chunk_size)
+    found = config.neighbours(descriptors, np.asarray(videos))
     mined = time.perf_counter()
     pairs, negatives = _tables([f.key for f in frames], videos, found)
     outputs = {
@@ -176,5 +207,5 @@ def mine_pairs(
         "outputs": outputs,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__},
     }
-    write_json(out / "manifest.json", manifest)
+    write_json(out / MANIFEST, manifest)
     return manifest

@@ -8,6 +8,7 @@ A builder takes no arguments and returns a randomly initialised model; weights a
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from moca.errors import ConfigError
+from moca.errors import ConfigError, WeightsError
 from moca.models.weights import WeightsSpec, fetch_weights, load_checkpoint, load_weights, unwrap_state_dict
 
+log = logging.getLogger(__name__)
 StateDict = dict[str, torch.Tensor]
+RANDOM = "random"  # a weights setting that asks for a randomly initialised model, explicitly
 Converter = Callable[[StateDict, nn.Module], StateDict]
 
 
@@ -62,6 +65,9 @@ def get_entry(name: str) -> ModelEntry:
 def build_model(name: str, weights: WeightsSpec | None = None, cache_dir: Path | None = None) -> nn.Module:
     """Build registered model `name` in eval mode, loading `weights` (strictly) when given."""
     entry = get_entry(name)
+    if weights is not None and weights.sha256 is None and not entry.tiny:
+        raise WeightsError(f"{weights.uri}: {name} weights must name their sha256; only the tiny test models may "
+                           "skip the check")
     model = entry.builder()
     if weights is not None:
         path = fetch_weights(weights, cache_dir)
@@ -97,3 +103,27 @@ def count_parameters(name: str) -> int:
     with parameters_on_meta():
         model = get_entry(name).builder()
     return sum(p.numel() for p in model.parameters())
+
+
+def usable_weights(name: str, weights: WeightsSpec | str | None, key: str) -> WeightsSpec | None:
+    """The weights to build registered model `name` with (None: random init), refusing what would silently make
+    a useless model: a released model with no weights, unless `random` is asked for explicitly (then a loud
+    warning), or with weights whose sha256 is not given. The tiny test/demo models may go without either.
+    `key` names the setting in messages (e.g. `mining.weights`)."""
+    tiny = get_entry(name).tiny
+    if weights == RANDOM:
+        if not tiny:
+            log.warning("%s=random: %s is RANDOMLY INITIALISED; everything it computes is meaningless (smoke "
+                        "tests only)", key, name)
+        return None
+    if isinstance(weights, str):
+        raise ConfigError(f"{key}: expected {{uri: ..., sha256: ...}}, null or {RANDOM!r}, got {weights!r}")
+    if weights is None:
+        if tiny:
+            return None
+        raise ConfigError(f"{key}: {name} needs its released weights ({{uri: ..., sha256: ...}}); set "
+                          f"{key}={RANDOM} to run it randomly initialised (meaningless, smoke tests only)")
+    if weights.sha256 is None and not tiny:
+        raise ConfigError(f"{key}.sha256: {name} weights {weights.uri} must name their sha256 (`sha256sum` of "
+                          "your copy); only the tiny test models may skip the check")
+    return weights

@@ -1,12 +1,16 @@
 """Report figures (matplotlib, Agg backend): a qualitative grid and a bar plot of the table.
 
 Grid rows are frames (the first annotated frame of a few videos); columns: frame, audio-pixel heatmap over the
-frame, coarse mask, final mask, ground truth. Heatmaps and coarse masks come from the side files `moca infer`
-writes (`_maps/`, `_coarse/`), so drawing the figure never reruns a model.
+frame (with its colour bar), coarse mask, final mask, ground truth. Heatmaps and coarse masks come from the side
+files `moca infer` writes (`_maps/`, `_coarse/`), so drawing the figure never reruns a model.
+
+The bar plot is horizontal so that run names of any length stay readable; bars are coloured by the kind of run
+(legend), and carry their value.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,10 @@ from moca.data.layout import FrameRef, list_videos
 from moca.infer.outputs import load_frame
 
 COLUMNS = ("frame", "audio-pixel map", "coarse mask", "final mask", "ground truth")
+HEATMAP_CMAP = "jet"
+KIND_COLOURS = {"moca": "tab:blue", "baseline": "tab:orange", "floor": "tab:grey", "other": "tab:green"}
+KIND_LABELS = {"moca": "MoCA", "baseline": "baseline", "floor": "floor (trivial predictor)", "other": "other"}
+METRICS = {"miou": "mIoU", "fscore": "F-score"}
 
 
 def _pyplot() -> Any:
@@ -53,9 +61,23 @@ def _truth(frame: FrameRef, benchmark: str, size: tuple[int, int]) -> np.ndarray
     return truth if truth.shape == size else np.asarray(Image.fromarray(truth).resize(size[::-1]))
 
 
+def _save(fig: Any, out: Path, **options: Any) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100, **options)
+    _pyplot().close(fig)
+    return out
+
+
 def qualitative_grid(pred_dir: Path, data_root: Path, benchmark: str, split: str, out: Path,
                      videos: int = 4, title: str = "") -> Path | None:
     """Draw the grid for up to `videos` videos of a MoCA prediction folder into `out` (PNG); None if no frame."""
+    fig = grid_figure(pred_dir, data_root, benchmark, split, videos, title)
+    return None if fig is None else _save(fig, out, bbox_inches="tight")  # "tight" keeps the colour bar in
+
+
+def grid_figure(pred_dir: Path, data_root: Path, benchmark: str, split: str, videos: int = 4, title: str = ""
+                ) -> Any:  # fmt: skip
+    """The qualitative grid as a matplotlib Figure, or None when the split has no annotated frame."""
     frames = [next(f for f in v.frames if f.mask is not None) for v in list_videos(data_root, benchmark, split)
               if any(f.mask is not None for f in v.frames)][:videos]
     if not frames:
@@ -71,7 +93,7 @@ def qualitative_grid(pred_dir: Path, data_root: Path, benchmark: str, split: str
         for axis, panel, name in zip(row, panels, COLUMNS):
             if name == "audio-pixel map":
                 axis.imshow(rgb)
-                axis.imshow(panel, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+                heat = axis.imshow(panel, cmap=HEATMAP_CMAP, alpha=0.5, vmin=0, vmax=1)
             else:
                 axis.imshow(panel, cmap=None if panel.ndim == 3 else "gray", vmin=0, vmax=1)
             axis.set_xticks([])
@@ -82,29 +104,52 @@ def qualitative_grid(pred_dir: Path, data_root: Path, benchmark: str, split: str
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    # The colour bar sits under the heat map column, as wide as it: maps are min-max normalised per frame.
+    bar_axis = axes[-1, COLUMNS.index("audio-pixel map")].inset_axes([0.0, -0.14, 1.0, 0.06])
+    bar = fig.colorbar(heat, cax=bar_axis, orientation="horizontal", ticks=[0, 0.5, 1])
+    bar.solids.set_alpha(1)
+    bar.ax.tick_params(labelsize=7)
+    bar.set_label("audio-pixel similarity (min-max per frame)", fontsize=7)
+    return fig
+
+
+def _label(name: str) -> str:
+    return "\n".join(textwrap.wrap(name, 26)) or name
 
 
 def bar_plot(table: dict[str, Any], out: Path) -> Path:
-    """mIoU and F-score of every run, grouped by benchmark."""
+    """mIoU and F-score of every run into `out` (PNG)."""
+    return _save(bar_figure(table), out)
+
+
+def bar_figure(table: dict[str, Any]) -> Any:
+    """One panel per benchmark and metric, runs in table order (MoCA first), as a matplotlib Figure."""
     plt = _pyplot()
+    from matplotlib.patches import Patch
+
     benches, rows = table["benchmarks"], table["rows"]
-    fig, axes = plt.subplots(1, 2 * len(benches), figsize=(max(6, 1.2 * len(rows)) * len(benches), 3.5),
-                             squeeze=False)
-    colours = {"moca": "tab:blue", "baseline": "tab:orange", "floor": "tab:grey", "other": "tab:green"}
-    for i, bench in enumerate(benches):
-        for j, metric in enumerate(("miou", "fscore")):
-            axis = axes[0, 2 * i + j]
-            scored = [r for r in rows if bench in r["scores"]]
-            axis.bar([r["name"] for r in scored], [r["scores"][bench][metric] for r in scored],
-                     color=[colours[r["kind"]] for r in scored])
-            axis.set_title(f"{bench} {'mIoU' if metric == 'miou' else 'F-score'}", fontsize=9)
-            axis.tick_params(axis="x", labelrotation=45, labelsize=7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    # Height per panel from the wrapped labels it shows (0.17 in a text line at 8 pt, plus room between bars),
+    # so that names never overlap however many runs or lines there are.
+    heights = [0.8 + sum(0.17 * (_label(r["name"]).count("\n") + 1) + 0.2 for r in rows if b in r["scores"])
+               for b in benches]  # fmt: skip
+    fig, axes = plt.subplots(len(benches), len(METRICS), figsize=(11, sum(heights) + 0.5), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for bench, panel_row in zip(benches, axes):
+        scored = [r for r in rows if bench in r["scores"]]
+        for axis, (metric, metric_name) in zip(panel_row, METRICS.items()):
+            positions = np.arange(len(scored))
+            bars = axis.barh(positions, [r["scores"][bench][metric] for r in scored],
+                             color=[KIND_COLOURS[r["kind"]] for r in scored])  # fmt: skip
+            axis.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
+            axis.set_yticks(positions, [_label(r["name"]) for r in scored], fontsize=8)
+            axis.invert_yaxis()  # first row of the table on top
+            axis.set_xlim(0, 1.12)  # scores are in [0, 1]; the rest is room for the values
+            axis.set_title(f"{bench} {table['split']}: {metric_name}", fontsize=9)
+            axis.tick_params(axis="x", labelsize=8)
+            axis.grid(axis="x", alpha=0.3)
+            axis.set_axisbelow(True)
+    kinds = [k for k in KIND_COLOURS if any(r["kind"] == k for r in rows)]
+    fig.legend(handles=[Patch(color=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in kinds], loc="lower center",
+               ncol=len(kinds), fontsize=8, frameon=False)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.4 / (sum(heights) + 0.5), 1, 1))  # the bottom 0.4 in for the legend
+    return fig

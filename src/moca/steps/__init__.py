@@ -1,7 +1,33 @@
-"""Pipeline steps: one function per step, each reading files and writing files plus a `manifest.json` into its own
-folder (see `manifest.py`). Kubeflow components, the CLI, the Prefect flow and tests all call these.
+"""The pipeline's steps, the only front door to the library for the CLI, the Kubeflow components, the Prefect flow
+and the tests. Each step module owns one config dataclass and one `run(config, inputs, out)`; the one generic
+layer they all run through (manifest, skip-on-rerun, resume, MLflow nesting) is `moca.steps.runner`.
 
-    ingest -> validate -> mine_pairs -> train -> infer -> evaluate -> register_and_promote
+    ingest -> validate -> mine_pairs -> train -> infer -> evaluate -> register
 
-Import the step modules directly (`from moca.steps.validate import validate`); this package stays light.
+`PIPELINE` is that order, the one declaration both the Kubeflow pipeline (`moca.pipelines.training_pipeline`) and
+the in-process runner (`moca.steps.inprocess`) are built from: each step reads its upstream inputs by role
+(`Step.reads`), and a role is the output of the step that `produces` it. This package stays light: step modules
+are imported when used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+PIPELINE = ("ingest", "validate", "mine_pairs", "train", "infer", "evaluate", "register")
+
+
+def step_run(name: str) -> Any:
+    """The `run(config, inputs, out)` of step `name`."""
+    return importlib.import_module(f"moca.steps.{name}").run
+
+
+def step_spec(name: str) -> Any:
+    """The `moca.steps.runner.Step` of step `name`: its config section, what it reads and produces."""
+    return step_run(name).step
+
+
+def producers() -> dict[str, str]:
+    """Role -> the step producing it (`pairs` -> `mine_pairs`, `model` -> `train`, ...)."""
+    return {step_spec(name).produces: name for name in PIPELINE}

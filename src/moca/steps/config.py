@@ -1,51 +1,31 @@
-"""The pipeline config (`configs/pipeline_*.yaml`): one section per step plus how Kubeflow runs them.
+"""The pipeline config (`configs/pipeline_*.yaml`): the step configs composed, one section per step, parsed once.
 
-Step sections reuse the libraries' own config dataclasses (validation, drift, mining, training), so a key means
-the same thing in `moca mine-pairs`, `moca train` and the pipeline. `train` may name a training YAML (relative to
-the pipeline config) instead of spelling it out, or `include` one and override some of its top-level keys.
+Each step section IS that step's config dataclass (`data` -> ingest, `validate`, `mining` -> mine_pairs, `train`,
+`infer`, `evaluate`, `register`), so a key means the same thing in `moca mine-pairs`, `moca train` and the
+pipeline, and `--set mining.k=5` works everywhere. `train` may name a training YAML (relative to the pipeline
+config) instead of spelling it out, or `include` one and override some of its top-level keys. `kfp` says how
+Kubeflow runs the steps and `retrain` how Prefect schedules them; neither changes what a run computes.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
-from moca.config import config_hash, from_dict, load_yaml, to_dict
-from moca.data.layout import SPLITS, check_benchmark
+from moca.config import apply_overrides, config_hash, from_dict, load_yaml, plain
 from moca.errors import ConfigError
 from moca.mining import MiningConfig
-from moca.validation.drift import DriftThresholds
-from moca.validation.suites import ValidationConfig
+from moca.steps.evaluate import EvaluateConfig
+from moca.steps.infer import InferStepConfig
+from moca.steps.ingest import IngestConfig
+from moca.steps.register import RegisterConfig
+from moca.steps.validate import ValidateConfig
+from moca.train.run import TrainConfig
 
 COMPONENTS = ("start_run", "ingest", "validate", "stop_run", "mine_pairs", "train", "infer", "evaluate", "register")
-
-
-@dataclass
-class DataSource:
-    path: str = "data"  # the DVC-tracked dataset folder (AVSBench root), relative to the working directory
-    rev: str = ""  # git revision whose data.dvc names the version to fetch; "" = the folder as it is
-    # The DVC remote to fetch from: a name in .dvc/config, or a URL (s3://bucket/prefix), which pods need since
-    # they have no DVC checkout; "" = the repository's default remote.
-    remote: str = ""
-    benchmark: str = "s4"
-
-    def __post_init__(self) -> None:
-        check_benchmark(self.benchmark)
-
-
-@dataclass
-class EvaluateConfig:
-    split: str = "test"
-    metric: str = "miou"  # what promotion compares: miou or fscore (higher is better)
-    protocol: str = "binary"
-
-    def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise ConfigError(f"evaluate.split: {self.split!r} is not one of {SPLITS}")
-        if self.metric not in ("miou", "fscore"):
-            raise ConfigError(f"evaluate.metric: {self.metric!r} is not one of miou, fscore")
+STEP_SECTIONS = ("data", "validate", "mining", "train", "infer", "evaluate", "register")
 
 
 @dataclass
@@ -82,7 +62,7 @@ class KfpConfig:
 
 @dataclass
 class RetrainConfig:
-    """The Prefect retraining flow (pipelines/retrain_flow.py)."""
+    """The Prefect retraining flow (moca.pipelines.retrain_flow)."""
 
     cron: str = "0 3 * * *"  # 5-field cron (Prefect); Kubeflow recurring runs use 6 fields
     dvc_file: str = "data.dvc"  # names the newest data version
@@ -93,43 +73,80 @@ class RetrainConfig:
 @dataclass
 class PipelineConfig:
     name: str = "moca-training"
-    experiment: str = "moca"
-    model_name: str = "moca"
-    data: DataSource = field(default_factory=DataSource)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    drift: DriftThresholds = field(default_factory=DriftThresholds)
+    experiment: str = "moca"  # the MLflow experiment of the pipeline runs
+    model_name: str = "moca"  # the registered model: drift reference and where new versions go
+    data: IngestConfig = field(default_factory=IngestConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)
-    train: dict[str, Any] = field(default_factory=dict)  # a moca.train TrainConfig mapping
-    infer: dict[str, Any] = field(default_factory=dict)  # a moca.infer config mapping
+    train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferStepConfig = field(default_factory=InferStepConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
     kfp: KfpConfig = field(default_factory=KfpConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
+    def __post_init__(self) -> None:
+        for (key, value), (other, expected) in (
+            (("train.data.benchmark", self.train.data.benchmark), ("data.benchmark", self.data.benchmark)),
+            (("mining.split", self.mining.split), ("train.data.split", self.train.data.split)),
+            (("infer.split", self.infer.split), ("evaluate.split", self.evaluate.split)),
+        ):  # fmt: skip
+            if value != expected:
+                raise ConfigError(f"{key} is {value!r} but {other} is {expected!r}; the pipeline needs them equal")
+
     def section(self, name: str) -> dict[str, Any]:
-        """A step's config as plain JSON data (what components receive as a string parameter)."""
-        value = getattr(self, name)
-        return json.loads(json.dumps(value if isinstance(value, dict) else to_dict(value), default=str))
+        """A section as plain JSON data (what components receive as a string parameter)."""
+        return plain(getattr(self, name))
 
     def model_config_hash(self) -> str:
-        """Hash of everything that decides the model (the Kubeflow section only decides where it runs)."""
-        return config_hash({k: self.section(k) for k in ("data", "validation", "mining", "train", "infer", "evaluate")})
+        """Hash of everything that decides the model (`kfp` and `retrain` only decide where and when it runs)."""
+        return config_hash({name: self.section(name) for name in STEP_SECTIONS})
 
 
-def load_pipeline_config(path: str | Path) -> PipelineConfig:
-    path = Path(path)
-    raw = load_yaml(path)
-    train = raw.get("train", {})
-    if isinstance(train, str):  # a training YAML beside the pipeline config
+def _is_step_config(raw: dict[str, Any], section: str) -> bool:
+    """Whether a YAML given for step section `section` is that section itself (configs/demo.yaml for train) rather
+    than a pipeline config: its keys are that section's fields (or, with a stray key, more of them are)."""
+    keys = set(raw)
+    own = {f.name for f in fields(get_type_hints(PipelineConfig)[section])}
+    pipeline = {f.name for f in fields(PipelineConfig)}
+    if keys <= own or not keys:
+        return bool(keys)
+    return not keys <= pipeline and len(keys & own) >= len(keys & pipeline)
+
+
+def _resolve_include(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`train: FILE` or `train: {include: FILE, key: override}`: the training YAML beside the pipeline config."""
+    train = raw.get("train")
+    if isinstance(train, str):
         train = {"include": train}
-    if isinstance(train, dict) and "include" in train:  # that YAML, with the other keys overriding its top level
+    if isinstance(train, dict) and "include" in train:
         overrides = {k: v for k, v in train.items() if k != "include"}
-        raw["train"] = {**load_yaml(path.parent / str(train["include"])), **overrides}
-    config = from_dict(PipelineConfig, raw, where=str(path))
-    from moca.train.run import TrainConfig
+        raw = {**raw, "train": {**load_yaml(folder / str(train["include"])), **overrides}}
+    return raw
 
-    from moca.infer import infer_config
 
-    # Fail now, not in the train or infer pod an hour into the run.
-    from_dict(TrainConfig, config.train, where=f"{path}: train")
-    infer_config(config.infer)
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), section: str | None = None,
+                ) -> PipelineConfig:  # fmt: skip
+    """The config of a run: the YAML at `path` (a pipeline config, or with `section` also that step's own YAML,
+    which becomes that section), then the `--set key=value` overrides, parsed and typed once."""
+    raw = load_yaml(path) if path is not None else {}
+    if section is not None and _is_step_config(raw, section):
+        raw = {section: raw}
+    if path is not None:
+        raw = _resolve_include(raw, Path(path).parent)
+    return from_dict(PipelineConfig, apply_overrides(raw, overrides), f"{path}:" if path is not None else "")
+
+
+def load_pipeline_config(path: str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """A config for a whole pipeline run, every step's settings checked now (weights named with their hash, the
+    benchmark the training expects), not in a pod an hour into the run."""
+    from moca.steps import PIPELINE, step_spec
+    from moca.steps.runner import Inputs
+
+    config = load_config(path, overrides)
+    inputs = Inputs(benchmark=config.data.benchmark)
+    for name in PIPELINE:
+        spec = step_spec(name)
+        if spec.check is not None:
+            spec.check(getattr(config, spec.section), inputs)
     return config

@@ -1,22 +1,34 @@
-"""Evaluate: official AVSBench scores of the predictions (moca.evaluate), as JSON and a Markdown table.
-
-A failure here (missing or unreadable prediction, no annotated frames) raises, so nothing gets registered.
-"""
+"""Evaluate: official AVSBench scores of the predictions (moca.evaluate), as `evaluation.json` and a Markdown
+table `evaluation.md`. A failure (missing or unreadable prediction, no annotated frame, a non-finite score)
+raises, so nothing gets registered."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moca.errors import MocaError
+from moca.data.layout import SPLITS
+from moca.errors import ConfigError, MocaError
 from moca.io import atomic_write_text, write_json
-from moca.steps.config import EvaluateConfig
-from moca.steps.manifest import StepResult, digest, require_outputs, run_step
-from moca.steps.tracking import log_step, step_tracking
+from moca.steps.runner import Inputs, step
 
 SCORES, TABLE = "evaluation.json", "evaluation.md"
+
+
+@dataclass
+class EvaluateConfig:
+    split: str = "test"
+    protocol: str = "binary"  # binary (S4, MS3, AVSS class-agnostic) or semantic (AVSS classes)
+
+    def __post_init__(self) -> None:
+        from moca.evaluate import PROTOCOLS
+
+        if self.split not in SPLITS:
+            raise ConfigError(f"evaluate.split: {self.split!r} is not one of {SPLITS}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"evaluate.protocol: {self.protocol!r} is not one of {PROTOCOLS}")
 
 
 def render_table(result: dict[str, Any]) -> str:
@@ -31,28 +43,19 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(predictions: str | Path, data: str | Path, out: str | Path, benchmark: str, data_version: str,
-             config: EvaluateConfig | None = None, parent_run_id: str | None = None) -> StepResult:
+@step("evaluate", section="evaluate", config=EvaluateConfig, produces="evaluation", reads=("predictions",),
+      outputs=(SCORES, TABLE))
+def run(config: EvaluateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.evaluate import evaluate_predictions
 
-    predictions, data, out = Path(predictions), Path(data), Path(out)
-    config = config or EvaluateConfig()
-    step_config = {"benchmark": benchmark, **asdict(config)}
-
-    def body(folder: Path) -> dict:
-        result = evaluate_predictions(predictions, data, benchmark, config.split, config.protocol)
-        scores = {"miou": result["miou"], "fscore": result["fscore"]}
-        if not all(math.isfinite(v) for v in scores.values()):
-            raise MocaError(f"{predictions}: evaluation produced non-finite scores {scores}; "
-                            "nothing will be registered")
-        write_json(folder / SCORES, result)
-        atomic_write_text(folder / TABLE, render_table(result))
-        return {"metrics": {f"{config.split}.{k}": v for k, v in scores.items()},
-                "info": {"split": config.split, "metric": config.metric, **scores}, "artifacts": [SCORES, TABLE]}
-
-    inputs = {"data": data_version, "predictions": digest(predictions)}
-    with step_tracking("evaluate", parent_run_id, step_config):
-        result = run_step("evaluate", out, inputs, step_config, body, data_version=data_version)
-        log_step(result)
-    require_outputs(out / SCORES, out / TABLE)
-    return result
+    predictions = inputs.path("predictions")
+    result = evaluate_predictions(predictions, inputs.dataset(), inputs.benchmark, config.split, config.protocol)
+    scores = {"miou": result["miou"], "fscore": result["fscore"]}
+    if not all(math.isfinite(v) for v in scores.values()):
+        raise MocaError(f"{predictions}: evaluation produced non-finite scores {scores}; nothing will be registered")
+    write_json(folder / SCORES, result)
+    atomic_write_text(folder / TABLE, render_table(result))
+    return {"metrics": {f"{config.split}.{k}": v for k, v in scores.items()},
+            "info": {"split": config.split, "protocol": config.protocol, **scores, "videos": result["num_videos"],
+                     "frames": result["num_frames"]},
+            "artifacts": [SCORES, TABLE]}

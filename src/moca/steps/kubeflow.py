@@ -1,21 +1,18 @@
-"""Compile, run locally (kfp.local), submit and schedule the training pipeline of `pipelines/training_pipeline.py`.
+"""Compile, run locally (kfp.local), submit and schedule the training pipeline (`moca.pipelines.training_pipeline`).
 
-The pipeline and its components live in the repository's `pipelines/` and `components/` folders (KFP embeds
-each component's source in the compiled YAML, so the images need only the `moca` package). `root` is the folder
-holding them: the current directory by default, or `MOCA_PIPELINES_ROOT`.
+The pipeline and its components live in the repository's `pipelines/` and `components/` folders, installed as the
+packages `moca.pipelines` and `moca.components` (pyproject.toml maps them), so this works from any folder. KFP
+embeds each component's source in the compiled YAML; the images need only the installed `moca` package.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
-import os
 import re
-import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,6 @@ from moca.steps.config import PipelineConfig, load_pipeline_config
 from moca.tracking.runs import git_sha
 
 log = logging.getLogger("moca.steps")
-ROOT_ENV = "MOCA_PIPELINES_ROOT"
 
 
 class PipelineFailed(MocaError):
@@ -43,29 +39,19 @@ class BuiltPipeline:
     git_sha: str
 
 
-def pipelines_root(root: str | Path | None = None) -> Path:
-    root = Path(root or os.environ.get(ROOT_ENV) or ".").resolve()
-    if not (root / "pipelines" / "training_pipeline.py").is_file():
-        raise ConfigError(f"{root}: no pipelines/training_pipeline.py here; run from the repository root or set "
-                          f"{ROOT_ENV}")
-    return root
+def build(config_path: str | Path, overrides: Sequence[str] = ()) -> BuiltPipeline:
+    from moca.pipelines.training_pipeline import build_pipeline
+
+    config = load_pipeline_config(config_path, overrides)
+    sha = git_sha()
+    return BuiltPipeline(config, build_pipeline(config, sha), sha)
 
 
-def build(config_path: str | Path, root: str | Path | None = None) -> BuiltPipeline:
-    folder = str(pipelines_root(root))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    module = importlib.import_module("pipelines.training_pipeline")
-    config = load_pipeline_config(config_path)
-    sha = git_sha(Path(folder))
-    return BuiltPipeline(config, module.build_pipeline(config, sha), sha)
-
-
-def compile_pipeline(config_path: str | Path, out: str | Path, root: str | Path | None = None) -> Path:
-    """Write the KFP IR YAML of the pipeline `config_path` describes."""
+def compile_pipeline(config_path: str | Path, out: str | Path, overrides: Sequence[str] = ()) -> Path:
+    """Write the KFP IR YAML of the pipeline `config_path` (with `--set` overrides) describes."""
     from kfp import compiler
 
-    built = build(config_path, root)
+    built = build(config_path, overrides)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # KFP writes the file itself; compile to a sibling and rename so a reader never sees half a YAML.
@@ -111,12 +97,12 @@ def _recording_run_folders(pipeline_root: Path) -> Iterator[list[Path]]:
 
 
 def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str | None = None,
-              run_name: str | None = None, root: str | Path | None = None) -> Path:
+              run_name: str | None = None, overrides: Sequence[str] = ()) -> Path:
     """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster);
     returns the run's folder (one subfolder per task, holding its output artifacts)."""
     from kfp import local
 
-    built = build(config_path, root)
+    built = build(config_path, overrides)
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     # use_venv=False: tasks run with this interpreter, where moca is installed (no pip install per task).
@@ -136,11 +122,11 @@ def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str 
 
 
 def submit(host: str, config_path: str | Path, data_rev: str | None = None, run_name: str | None = None,
-           root: str | Path | None = None) -> str:
+           overrides: Sequence[str] = ()) -> str:
     """Submit one run to the Kubeflow Pipelines API at `host`; returns the run id."""
     import kfp
 
-    built = build(config_path, root)
+    built = build(config_path, overrides)
     arguments = _arguments(built.config, data_rev, run_name)
     client = kfp.Client(host=host)
     result = client.create_run_from_pipeline_func(built.func, arguments=arguments, run_name=arguments["run_name"],
@@ -165,13 +151,13 @@ def check_kfp_cron(cron: str) -> str:
 
 
 def schedule(host: str, config_path: str | Path, cron: str, job_name: str | None = None,
-             root: str | Path | None = None, package_dir: str | Path = ".moca/pipeline") -> str:
+             overrides: Sequence[str] = (), package_dir: str | Path = ".moca/pipeline") -> str:
     """Create a recurring run (6-field cron) at `host`, one at a time and no catch-up; returns its id."""
     import kfp
 
     cron = check_kfp_cron(cron)
-    built = build(config_path, root)
-    package = compile_pipeline(config_path, Path(package_dir) / f"{built.config.name}.yaml", root)
+    built = build(config_path, overrides)
+    package = compile_pipeline(config_path, Path(package_dir) / f"{built.config.name}.yaml", overrides)
     client = kfp.Client(host=host)
     experiment = client.create_experiment(name=built.config.experiment)
     recurring = client.create_recurring_run(

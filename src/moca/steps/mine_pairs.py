@@ -1,35 +1,31 @@
-"""Mine pairs: DINO positives and negatives over the training split (moca.mining), into `out/pairs/`."""
+"""Mine pairs: DINO positives and negatives over one split (moca.mining): `pairs.parquet`, `negatives.parquet`
+and `mining_manifest.json` in the step folder (with the descriptor cache, so a resumed attempt reuses it)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from moca.mining import MiningConfig
-from moca.steps.manifest import StepResult, require_outputs, run_step
-from moca.steps.tracking import log_step, step_tracking
+from moca.steps.runner import Inputs, step
 
-PAIRS = "pairs"
+PAIRS, NEGATIVES = "pairs.parquet", "negatives.parquet"
 
 
-def mine_pairs(data: str | Path, out: str | Path, benchmark: str, data_version: str,
-               config: MiningConfig | None = None, split: str = "train",
-               parent_run_id: str | None = None) -> StepResult:
-    from moca.mining import mine_pairs as mine
+def check(config: MiningConfig, inputs: Inputs) -> None:
+    """Refuse a released DINO without weights or hash before touching the data (moca.models.usable_weights)."""
+    from moca.models.registry import usable_weights
 
-    data, out = Path(data), Path(out)
-    config = config or MiningConfig()
-    step_config = {"benchmark": benchmark, "split": split, "mining": asdict(config)}
+    usable_weights(config.model, config.weights, "mining.weights")
 
-    def body(folder: Path) -> dict:
-        manifest = mine(data, benchmark, folder / PAIRS, config, split=split)
-        counts = manifest["counts"]
-        return {"metrics": {"frames": counts["frames"], "pairs": counts["pairs"], "negatives": counts["negatives"]},
-                "info": {"pairs": f"{PAIRS}/pairs.parquet"},
-                "artifacts": [f"{PAIRS}/manifest.json"]}  # fmt: skip
 
-    with step_tracking("mine_pairs", parent_run_id, step_config):
-        result = run_step("mine_pairs", out, {"data": data_version}, step_config, body, data_version=data_version)
-        log_step(result)
-    require_outputs(out / PAIRS / "pairs.parquet")
-    return result
+@step("mine_pairs", section="mining", config=MiningConfig, produces="pairs", outputs=(PAIRS, NEGATIVES),
+      volatile=("device", "batch_size", "chunk_size"), check=check)
+def run(config: MiningConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
+    from moca.mining import mine_pairs
+
+    manifest = mine_pairs(inputs.dataset(), inputs.benchmark, folder, config)
+    counts = manifest["counts"]
+    return {"metrics": {"frames": counts["frames"], "pairs": counts["pairs"], "negatives": counts["negatives"]},
+            "info": counts,  # frames, videos, pairs, negatives, descriptor cache hits and misses
+            "artifacts": ["mining_manifest.json"]}

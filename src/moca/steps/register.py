@@ -1,13 +1,14 @@
 """Register and promote: log the trained model as an MLflow pyfunc, register it, and make it `@champion` only if
-it beats the current champion on the configured split and metric (ties keep the champion; moca.tracking.registry).
+it beats the current champion on the evaluated split and the configured metric (ties keep the champion;
+moca.tracking.registry). Runs only inside a tracked pipeline run (it records under the parent run).
 
-The model version's run also keeps the statistics of the data it was trained on (`training_data/stats.json`),
-which is what the next run's validate step compares new data against (drift).
+The model version's run also keeps the statistics of the data it was trained on (`training_data/stats.json`, from
+the validate step's folder), which is what the next run's validate step compares new data against (drift).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,19 @@ import yaml
 
 from moca.errors import ConfigError
 from moca.io import read_json, write_json
-from moca.steps.manifest import StepResult, digest, require_outputs, run_step
-from moca.steps.tracking import TRAINING_STATS, log_step, step_tracking
-from moca.tracking import runs
+from moca.steps.runner import Inputs, step
 
 PROMOTION = "promotion.json"
+METRICS = ("miou", "fscore")  # both higher-is-better
+
+
+@dataclass
+class RegisterConfig:
+    metric: str = "miou"  # what promotion compares: miou or fscore (higher is better)
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ConfigError(f"register.metric: {self.metric!r} is not one of {', '.join(METRICS)}")
 
 
 def _backbones(model_config: Path) -> dict[str, dict[str, str]]:
@@ -32,36 +41,33 @@ def _backbones(model_config: Path) -> dict[str, dict[str, str]]:
     return {model.get("backbone", "unknown"): {"uri": "random-init", "sha256": ""}}
 
 
-def register_and_promote(model: str | Path, evaluation: str | Path, training_stats: str | Path | None,
-                         out: str | Path, data_version: str, config_hash: str, split: str, metric: str,
-                         parent_run_id: str | None, model_name: str = "moca") -> StepResult:
-    """`model` is the train step's model folder (adapters.pt, config.yaml); `evaluation` its evaluation.json."""
+def _model_name(config: RegisterConfig, inputs: Inputs) -> dict[str, str]:
+    return {"model_name": inputs.model_name, "config_hash": inputs.config_hash}
+
+
+@step("register", section="register", config=RegisterConfig, produces="promotion",
+      reads=("model", "evaluation", "report"), outputs=(PROMOTION,), key_inputs=_model_name)
+def run(config: RegisterConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
+    """`model` is a train step folder (adapters.pt, config.yaml), `evaluation` an evaluate step folder, `report`
+    (optional) a validate step folder whose stats.json describes the training data."""
+    from moca.tracking import runs
     from moca.tracking.pyfunc import log_model
-    from moca.tracking.registry import register_and_promote as register
+    from moca.tracking.registry import TRAINING_STATS, register_and_promote
 
-    if not parent_run_id:
-        raise ConfigError("register_and_promote runs inside a tracked pipeline run (pass parent_run_id)")
-    model, evaluation, out = Path(model), Path(evaluation), Path(out)
+    if not inputs.parent_run_id or not inputs.data_version:
+        raise ConfigError("the register step runs inside a tracked pipeline run: it needs the parent run id and "
+                          "the data version")
+    model, evaluation = inputs.path("model"), inputs.path("evaluation") / "evaluation.json"
     scores = read_json(evaluation)
-    step_config = {"model_name": model_name, "split": split, "metric": metric, "config_hash": config_hash}
-    inputs = {"model": digest(model / "adapters.pt"), "evaluation": digest(evaluation), "data": data_version}
-
-    def body(folder: Path) -> dict:
-        if scores.get("split") != split:
-            raise ConfigError(f"{evaluation}: scores are for split {scores.get('split')!r}, promotion uses {split!r}")
-        model_uri = log_model(model / "adapters.pt", model / "config.yaml", _backbones(model / "config.yaml"))
-        if training_stats is not None:
-            runs.log_artifacts(Path(training_stats), artifact_path=str(Path(TRAINING_STATS).parent))
-        others = {f"{split}.{name}": scores[name] for name in ("miou", "fscore") if name != metric}
-        decision = register(model_uri, metric, scores[metric], split, name=model_name, metrics=others,
-                            tags={"data_version": data_version, "config_hash": config_hash})
-        record: dict[str, Any] = {**asdict(decision), "model_uri": model_uri, "model_name": model_name}
-        write_json(folder / PROMOTION, record)
-        return {"metrics": {"promoted": decision.promoted, "version": float(decision.version)}, "info": record,
-                "artifacts": [PROMOTION]}
-
-    with step_tracking("register_and_promote", parent_run_id, step_config):
-        result = run_step("register_and_promote", out, inputs, step_config, body, data_version=data_version)
-        log_step(result)
-    require_outputs(out / PROMOTION)
-    return result
+    split = str(scores.get("split"))
+    model_uri = log_model(model / "adapters.pt", model / "config.yaml", _backbones(model / "config.yaml"))
+    if inputs.upstream.get("report") and (inputs.path("report") / "stats.json").is_file():
+        runs.log_artifacts(inputs.path("report") / "stats.json", artifact_path=str(Path(TRAINING_STATS).parent))
+    others = {f"{split}.{name}": scores[name] for name in METRICS if name != config.metric}
+    decision = register_and_promote(model_uri, config.metric, scores[config.metric], split, name=inputs.model_name,
+                                    metrics=others, tags={"data_version": inputs.data_version,
+                                                          "config_hash": inputs.config_hash})  # fmt: skip
+    record: dict[str, Any] = {**asdict(decision), "model_uri": model_uri, "model_name": inputs.model_name}
+    write_json(folder / PROMOTION, record)
+    return {"metrics": {"promoted": decision.promoted, "version": float(decision.version)}, "info": record,
+            "artifacts": [PROMOTION]}

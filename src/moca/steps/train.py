@@ -1,40 +1,49 @@
-"""Train: the AdaAV adapters on the mined pairs (moca.train), into `out/model/`."""
+"""Train: the AdaAV adapters on the mined pairs (moca.train), into the step folder: `adapters.pt`, `config.yaml`,
+`train_manifest.json` and `checkpoints/`. An interrupted attempt continues from its newest intact checkpoint when
+rerun with the same settings (exact resume); other settings are refused, naming the keys that differ."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from moca.config import from_dict
 from moca.errors import ConfigError
-from moca.steps.manifest import StepResult, digest, require_outputs, run_step
-from moca.steps.tracking import log_step, step_tracking
+from moca.steps.runner import Inputs, step
+from moca.train.run import RUNTIME_FIELDS, TrainConfig
 
-MODEL = "model"
+ADAPTERS, CONFIG = "adapters.pt", "config.yaml"
 
 
-def train(data: str | Path, pairs: str | Path, out: str | Path, benchmark: str, data_version: str,
-          config: dict[str, Any], parent_run_id: str | None = None) -> StepResult:
-    """`config` is a TrainConfig mapping (configs/demo.yaml); its data root is replaced by `data`."""
-    from moca.train.run import TrainConfig, run_training
+def pairs_file(inputs: Inputs) -> Path:
+    """The `pairs` input: a mine_pairs step folder, or its pairs.parquet itself (negatives.parquet beside it)."""
+    path = inputs.path("pairs")
+    return path / "pairs.parquet" if path.is_dir() else path
 
-    data, pairs, out = Path(data), Path(pairs), Path(out)
-    cfg = from_dict(TrainConfig, config, where="train")
-    if cfg.data.benchmark != benchmark:
-        raise ConfigError(f"train.data.benchmark is {cfg.data.benchmark!r} but the pipeline ingests {benchmark!r}")
-    # Training logs per-step losses into its own run, nested under this step's run; untracked when called alone.
-    cfg.tracking = parent_run_id is not None
-    step_config = {k: v for k, v in config.items() if k != "data"} | {"benchmark": benchmark}
 
-    def body(folder: Path) -> dict:
-        result = run_training(cfg, pairs, folder / MODEL, data_root=data)
-        return {"metrics": {"steps": result.steps, "final_loss": result.losses[-1] if result.losses else float("nan")},
-                "info": {"adapters": f"{MODEL}/adapters.pt", "config": f"{MODEL}/config.yaml"},
-                "artifacts": [f"{MODEL}/train_manifest.json"]}  # fmt: skip
+def check(config: TrainConfig, inputs: Inputs) -> None:
+    from moca.models.registry import usable_weights
 
-    inputs = {"data": data_version, "pairs": digest(pairs)}
-    with step_tracking("train", parent_run_id, step_config):
-        result = run_step("train", out, inputs, step_config, body, data_version=data_version)
-        log_step(result)
-    require_outputs(out / MODEL / "adapters.pt", out / MODEL / "config.yaml")
-    return result
+    if config.data.benchmark != inputs.benchmark:
+        raise ConfigError(f"train.data.benchmark is {config.data.benchmark!r} but the data is {inputs.benchmark!r}")
+    usable_weights(config.model.backbone, config.model.backbone_weights, "train.model.backbone_weights")
+
+
+# How a run executes, not what it computes: changing these neither retrains nor blocks a resume (moca.train.run).
+VOLATILE = (*RUNTIME_FIELDS, "data.root")
+
+
+@step("train", section="train", config=TrainConfig, produces="model", reads=("pairs",), outputs=(ADAPTERS, CONFIG),
+      keep=True, volatile=VOLATILE, check=check)
+def run(config: TrainConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
+    """Train on `inputs.data` (it replaces `train.data.root`); per-step losses go to MLflow when `train.tracking`
+    is on, nested under this step's run in a tracked pipeline."""
+    from moca.train.run import run_training
+
+    data = inputs.dataset()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
+    # The runner continues only an attempt made with these very settings, so resuming is always exact here.
+    result = run_training(config, pairs_file(inputs), folder, resume=True, data_root=data)
+    return {"metrics": {"steps": result.steps, "final_loss": result.losses[-1] if result.losses else float("nan")},
+            "info": {"adapters": ADAPTERS, "config": CONFIG, "resumed_from": result.resumed_from},
+            "artifacts": ["train_manifest.json"]}  # fmt: skip

@@ -1,28 +1,36 @@
-"""Validate: Great Expectations suites and Data Docs on the ingested data, plus drift against the champion's data.
+"""Validate: Great Expectations suites and Data Docs on the dataset, plus drift against the champion's data.
 
-The report folder is always written (a failed validation is exactly when people read it); only then does the
-step raise ValidationFailed, so the pipeline stops before training with the report in place.
+The report is written into the step folder whether the data passes or not (a failed validation is exactly when
+people read it), and the step itself succeeds either way: `info.passed` is the verdict. Callers that must stop
+on bad data call `require_passed` (the CLI exits 1, the in-process pipeline raises); the Kubeflow pipeline
+gates on the component's `passed` output, because KFP publishes a task's artifacts only when it succeeds.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from moca.errors import ValidationFailed
 from moca.io import atomic_write_text, read_json
-from moca.steps.manifest import StepResult, require_outputs, run_step
-from moca.steps.tracking import champion_training_stats, log_step, step_tracking
-from moca.validation.drift import DriftThresholds, compare_stats, load_stats
+from moca.steps.runner import Inputs, StepResult, step
+from moca.validation.drift import DriftThresholds
 from moca.validation.suites import ValidationConfig
 
-REPORT, PAGE = "report", "report.html"
+PAGE, SUMMARY, STATS = "report.html", "summary.txt", "stats.json"
+
+
+@dataclass
+class ValidateConfig(ValidationConfig):
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
 
 
 def _drift(stats_path: Path | None, champion: tuple[str, dict[str, Any]] | None, thresholds: DriftThresholds,
            folder: Path) -> dict[str, Any]:
+    from moca.validation.drift import compare_stats, load_stats
+
     if champion is None or stats_path is None:
         return {"drift": "not checked: no champion yet" if champion is None else "not checked: no statistics"}
     version, reference = champion
@@ -33,7 +41,7 @@ def _drift(stats_path: Path | None, champion: tuple[str, dict[str, Any]] | None,
 
 
 def render_page(validation: dict[str, Any], drift_md: str | None) -> str:
-    """One self-contained HTML page (what the KFP UI shows inline); the full Data Docs site is in `report/`."""
+    """One self-contained HTML page (what the KFP UI shows inline); the full Data Docs site is beside it."""
     rows = "".join(
         f"<tr><td>{'pass' if e['success'] else '<b>FAIL</b>'}</td><td>{html.escape(e['table'])}</td>"
         f"<td>{html.escape(e['expectation'])}</td><td>{html.escape(str(e['column']))}{html.escape(e['condition'])}"
@@ -50,35 +58,46 @@ def render_page(validation: dict[str, Any], drift_md: str | None) -> str:
             f"<th>column</th><th>unexpected</th></tr>{rows}</table>{drift}</body></html>\n")  # fmt: skip
 
 
-def validate(data: str | Path, out: str | Path, benchmark: str, data_version: str,
-             config: ValidationConfig | None = None, drift: DriftThresholds | None = None, model_name: str = "moca",
-             parent_run_id: str | None = None, raise_on_failure: bool = True) -> StepResult:
-    """Validate `data`; writes `out/report/` (Data Docs, summary, validation.json), `report.html`, drift files."""
+def _champion(inputs: Inputs) -> tuple[str, dict[str, Any]] | None:
+    """The drift reference: the champion's training-data statistics, looked up only in a tracked run."""
+    if not inputs.parent_run_id:
+        return None
+    from moca.tracking.registry import champion_training_stats
+
+    return champion_training_stats(inputs.model_name)
+
+
+def _champion_version(config: ValidateConfig, inputs: Inputs) -> dict[str, str]:
+    if not inputs.parent_run_id:
+        return {"champion": ""}
+    from moca.tracking.registry import champion
+
+    current = champion(inputs.model_name)
+    return {"champion": str(current.version) if current else ""}
+
+
+@step("validate", section="validate", config=ValidateConfig, produces="report", outputs=(SUMMARY, PAGE),
+      key_inputs=_champion_version)
+def run(config: ValidateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
+    """Validate `inputs.data`: Data Docs, summary.txt, validation.json, stats.json, report.html, drift files."""
     from moca.validation.report import validate_dataset
 
-    data, out = Path(data), Path(out)
-    config, drift = config or ValidationConfig(), drift or DriftThresholds()
-    step_config = {"benchmark": benchmark, "validation": asdict(config), "drift": asdict(drift)}
-    champion = champion_training_stats(model_name) if parent_run_id else None
-    inputs = {"data": data_version, "champion": champion[0] if champion else ""}
+    result = validate_dataset(inputs.dataset(), inputs.benchmark, folder, config=config,
+                              data_version=inputs.version())
+    drift_info = _drift(result.stats, _champion(inputs), config.drift, folder)
+    drift_md = (folder / "drift.md").read_text(encoding="utf-8") if (folder / "drift.md").is_file() else None
+    atomic_write_text(folder / PAGE, render_page(read_json(result.json), drift_md))
+    artifacts = [n for n in ("data_docs", "gx", SUMMARY, "validation.json", PAGE, "drift.json", "drift.md")
+                 if (folder / n).exists()]  # fmt: skip
+    return {"metrics": {"passed": result.passed, "failures": len(result.failures),
+                        "drift_flagged": len(drift_info.get("drift_flagged", []))},
+            "info": {"passed": result.passed, "failures": result.failures[:50], **drift_info,
+                     "stats": STATS if result.stats else None},
+            "artifacts": artifacts}  # fmt: skip
 
-    def body(folder: Path) -> dict:
-        result = validate_dataset(data, benchmark, folder / REPORT, config=config)
-        drift_info = _drift(result.stats, champion, drift, folder)
-        drift_md = (folder / "drift.md").read_text(encoding="utf-8") if (folder / "drift.md").is_file() else None
-        atomic_write_text(folder / PAGE, render_page(read_json(result.json), drift_md))
-        artifacts = [REPORT, PAGE] + [n for n in ("drift.json", "drift.md") if (folder / n).is_file()]
-        return {"metrics": {"passed": result.passed, "failures": len(result.failures),
-                            "drift_flagged": len(drift_info.get("drift_flagged", []))},
-                "info": {"passed": result.passed, "failures": result.failures[:50], **drift_info,
-                         "stats": f"{REPORT}/stats.json" if result.stats else None},
-                "artifacts": artifacts}  # fmt: skip
 
-    with step_tracking("validate", parent_run_id, step_config):
-        result = run_step("validate", out, inputs, step_config, body, data_version=data_version)
-        log_step(result)
-        require_outputs(out / REPORT / "summary.txt", out / PAGE)
-        if raise_on_failure and not result.info["passed"]:
-            raise ValidationFailed(f"{data}: {benchmark} data failed validation; report in {out / REPORT} "
-                                   f"({'; '.join(result.info['failures'][:3])})")
-    return result
+def require_passed(result: StepResult, data: str | Path) -> None:
+    """Raise ValidationFailed (with the first failures and where the report is) when the data failed."""
+    if not result.info["passed"]:
+        raise ValidationFailed(f"{data}: {result.manifest['config']['benchmark']} data failed validation; report in "
+                               f"{result.out} ({'; '.join(result.info['failures'][:3])})")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,7 @@ from moca.errors import MocaError
 from moca.tracking.runs import configure, git_sha, local_store_path
 from moca.tracking.scrub import scrub_obj
 
+log = logging.getLogger(__name__)
 MODEL_NAME = os.environ.get("MOCA_MODEL_NAME", "moca")
 CHAMPION = "champion"
 HISTORY_TAG = "moca.champion_history"
@@ -203,3 +205,64 @@ def compare_versions(name: str = MODEL_NAME) -> Any:
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.sort_values("version", ascending=False, ignore_index=True) if rows else frame
+
+
+# Where the register step keeps the statistics of the data a version was trained on (the next run's drift
+# reference), inside that version's MLflow run.
+TRAINING_STATS = "training_data/stats.json"
+
+
+def champion(name: str = MODEL_NAME) -> Any | None:
+    """The `@champion` version of `name` (an MLflow ModelVersion), or None when there is no model or champion."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _client().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def newest_version(name: str = MODEL_NAME) -> Any | None:
+    versions = _client().search_model_versions(f"name='{name}'")
+    return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def champion_training_stats(name: str = MODEL_NAME) -> tuple[str, dict[str, Any]] | None:
+    """(champion version, statistics of the data it was trained on), or None when there is no champion or it
+    kept no statistics (then drift is not checked)."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from moca.io import read_json
+
+    current = champion(name)
+    if current is None or not current.run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="moca-champion-") as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=current.run_id, artifact_path=TRAINING_STATS,
+                                                       dst_path=tmp)
+        except (MlflowException, OSError) as exc:
+            log.warning("champion v%s has no %s (%s); drift not checked", current.version, TRAINING_STATS, exc)
+            return None
+        return str(current.version), read_json(Path(path))
+
+
+def pinned_model_uri(uri: str) -> str:
+    """`models:/NAME@ALIAS` -> `models:/NAME/VERSION` (what the alias names now); other URIs unchanged. A step
+    keyed on a model must not take an alias that later moves for the same input."""
+    if not uri.startswith("models:/") or "@" not in uri:
+        return uri
+    from mlflow.exceptions import MlflowException
+
+    from moca.errors import WeightsError
+
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    try:
+        version = _client().get_model_version_by_alias(name, alias).version
+    except MlflowException as exc:
+        raise WeightsError(f"{uri}: no such registered model alias ({exc})") from exc
+    return f"models:/{name}/{version}"

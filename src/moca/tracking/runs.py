@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from moca.config import flatten
 from moca.tracking.scrub import scrub, secret_values
 
 DEFAULT_HOME = Path(".moca")
@@ -83,18 +84,6 @@ def git_sha(repo: Path | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"lr": 1e-4}} -> {"train.lr": 1e-4}; lists and tuples stay single values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _clean_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -184,3 +173,31 @@ def step_run(step: str, params: Mapping[str, Any] | None = None, parent_run_id: 
         if params:
             log_params(params)
         yield run
+
+
+def start_pipeline_run(run_name: str, params: Mapping[str, Any] | None = None,
+                       tags: Mapping[str, Any] | None = None, experiment: str = DEFAULT_EXPERIMENT) -> str:
+    """Create (and leave running) the parent run of one pipeline run; returns its id for the steps.
+
+    Steps of one pipeline run may execute in different processes (KFP pods), so every step names this run by id;
+    nothing relies on MLflow's in-process active-run stack."""
+    from mlflow import MlflowClient
+
+    experiment_id = ensure_experiment(experiment)
+    client = MlflowClient()
+    all_tags = {"moca.kind": "pipeline", "moca.git_sha": git_sha(), **(tags or {})}
+    run = client.create_run(experiment_id, run_name=run_name,
+                            tags={scrub(str(k)): scrub(str(v)) for k, v in all_tags.items()})
+    for key, value in _clean_params(params or {}).items():
+        client.log_param(run.info.run_id, key, value)
+    return run.info.run_id
+
+
+def finish_pipeline_run(run_id: str, status: str = "FINISHED", metrics: Mapping[str, float] | None = None) -> None:
+    from mlflow import MlflowClient
+
+    configure()
+    client = MlflowClient()
+    for key, value in flatten(metrics or {}).items():
+        client.log_metric(run_id, key, float(value))
+    client.set_terminated(run_id, status)

@@ -37,17 +37,12 @@ class LoopConfig:
     experiment: str = "moca-train"
     # data loading and the frozen-prefix cache
     num_workers: int = 0
-    cache_prefix: bool = True  # compute the frozen trunk before the first adapter once per frame (exact: no augmentation)
+    # compute the frozen trunk before the first adapter once per frame (exact: no augmentation)
+    cache_prefix: bool = True
     cache_dir: str = ""  # "" = keep the cache in memory; a folder = tensor files there, reused across runs
     device: str = "auto"  # auto | cpu | cuda
 
     def __post_init__(self) -> None:
-        # YAML reads "1e-4" (no dot) as a string; accept it rather than fail deep inside the optimiser.
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
-            try:
-                setattr(self, name, float(getattr(self, name)))
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{name}: {getattr(self, name)!r} is not a number") from exc
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule: {self.schedule!r} is not one of cosine, constant")
         for name in ("batch_size", "grad_accum", "epochs", "checkpoint_every", "keep_last", "log_every"):
@@ -66,6 +61,7 @@ class LoopConfig:
         parts = world_size * self.grad_accum
         if self.batch_size % parts:
             raise ConfigError(
-                f"batch_size {self.batch_size} is not divisible by world_size {world_size} x grad_accum {self.grad_accum}"
+                f"batch_size {self.batch_size} is not divisible by world_size {world_size} x grad_accum "
+                f"{self.grad_accum}"
             )
         return self.batch_size // parts

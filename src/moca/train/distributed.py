@@ -62,7 +62,8 @@ def init_distributed(device: str = "auto") -> DistContext:
     if world_size > 1 and not dist.is_initialized():
         for name in ("MASTER_ADDR", "MASTER_PORT"):
             if not os.environ.get(name):
-                raise ConfigError(f"WORLD_SIZE={world_size} but {name} is not set (launch with torchrun or a PyTorchJob)")
+                raise ConfigError(f"WORLD_SIZE={world_size} but {name} is not set (launch with torchrun or a "
+                                  "PyTorchJob)")
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", init_method="env://")
     return DistContext(rank, world_size, local_rank, torch_device)
 

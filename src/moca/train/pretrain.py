@@ -32,7 +32,8 @@ from moca.progress import progress
 log = logging.getLogger(__name__)
 
 
-def dense_and_audio(model: torch.nn.Module, image: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def dense_and_audio(model: torch.nn.Module, image: torch.Tensor,
+                    audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """With gradients: image (B, 3, 224, 224) -> patch features (B, N, D); audio (B, 1, 1, 128, 204) -> (B, D)."""
     vision = model.modality_preprocessors["vision"](vision=image)
     tokens = model.modality_trunks["vision"](**vision["trunk"])

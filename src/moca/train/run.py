@@ -56,7 +56,7 @@ RUNTIME_FIELDS = ("num_workers", "log_every", "tracking", "experiment", "cache_p
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return from_dict(TrainConfig, load_yaml(path), where=str(path))
+    return from_dict(TrainConfig, load_yaml(path), where=f"{path}:")
 
 
 def resume_hash(cfg: TrainConfig) -> str:
@@ -108,7 +108,8 @@ def run_training(cfg: TrainConfig, pairs: str | Path, out: str | Path, resume: b
         raise DataError(root, "data root not found (set data.root in the config or pass --data)")
     check_benchmark(cfg.data.benchmark)
     if list_checkpoints(out / "checkpoints") and not resume:
-        raise ConfigError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or use a new --out")
+        raise ConfigError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it or use a new "
+                          "--out")
     ctx = D.init_distributed(cfg.device)
     digest = resume_hash(cfg)
     if ctx.is_main:

@@ -37,7 +37,8 @@ def manifest_stats(manifest: pd.DataFrame) -> dict[str, Any]:
     """Counts, foreground fraction, audio duration, image sizes and categories of one dataset version."""
     videos = manifest.drop_duplicates(["split", "video"])
     sizes = manifest["width"].astype("string") + "x" + manifest["height"].astype("string")
-    problems = manifest[["image_problem", "mask_problem"]].notna().to_numpy().sum() + videos["audio_problem"].notna().sum()
+    problems = (manifest[["image_problem", "mask_problem"]].notna().to_numpy().sum()
+                + videos["audio_problem"].notna().sum())
     return {
         "frames": int(len(manifest)),
         "videos": int(len(videos)),
@@ -45,7 +46,8 @@ def manifest_stats(manifest: pd.DataFrame) -> dict[str, Any]:
         "fg_fraction": _moments(manifest["fg_fraction"]),
         "audio_duration_s": _moments(videos["duration_s"]),
         "image_sizes": _shares(sizes.fillna("unreadable").value_counts()),
-        "categories": {str(k): int(v) for k, v in videos["category"].fillna("none").value_counts().sort_index().items()},
+        "categories": {str(k): int(v)
+                       for k, v in videos["category"].fillna("none").value_counts().sort_index().items()},
         "problem_files": int(problems),
     }  # fmt: skip
 

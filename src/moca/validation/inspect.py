@@ -3,7 +3,7 @@
 A validation report must name *every* bad file in a dataset, so these functions never stop at the first error:
 they return a flat dict of facts (size, mode, sample rate, ...) plus `problem`, a short text that is None for a
 good file. What counts as a good mask follows `moca.data.readers` (the loader that training and evaluation use),
-made stricter where the benchmark promises more (MS3 palette indices must be 0/1).
+binary masks through the same `decode_binary_mask`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from moca.data.palette import colour_to_index
-from moca.data.readers import read_wav
+from moca.data.readers import decode_binary_mask, read_wav
 from moca.errors import DataError
 
 
@@ -35,29 +35,12 @@ def _decode(path: Path) -> tuple[Image.Image | None, str | None]:
 
 def inspect_image(path: Path) -> dict[str, Any]:
     image, problem = _decode(path)
+    size = path.stat().st_size if path.is_file() else None
     if image is None:
-        return {"image_readable": False, "width": None, "height": None, "mode": None, "image_problem": problem}
-    return {"image_readable": True, "width": image.width, "height": image.height, "mode": image.mode,
-            "image_problem": None}  # fmt: skip
-
-
-def _histogram(values: np.ndarray) -> dict[int, int]:
-    counts = np.bincount(values.ravel())  # values are uint8 here: at most 256 bins
-    return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
-
-
-def _binary_histogram(image: Image.Image, benchmark: str) -> tuple[dict[int, int], set[int]]:
-    """(pixel count per value as the loader reads them, the values a binary mask may hold in this mode).
-
-    As in `moca.data.readers`: MS3 masks are palette PNGs whose *indices* count (background 0, foreground 1);
-    S4 masks are read as grey, so a palette S4 mask is judged by its colours.
-    """
-    if image.mode == "1" or (image.mode == "P" and benchmark == "ms3"):
-        return _histogram(np.asarray(image, dtype=np.uint8)), {0, 1}
-    rgb = np.asarray(image.convert("RGB"))
-    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
-        return {-1: rgb.shape[0] * rgb.shape[1]}, {0, 255}  # colour in a binary mask: every pixel is suspect
-    return _histogram(rgb[..., 0]), {0, 255}
+        return {"image_readable": False, "image_bytes": size, "width": None, "height": None, "mode": None,
+                "image_problem": problem}  # fmt: skip
+    return {"image_readable": True, "image_bytes": size, "width": image.width, "height": image.height,
+            "mode": image.mode, "image_problem": None}  # fmt: skip
 
 
 def _class_histogram(image: Image.Image) -> dict[int, int]:
@@ -71,35 +54,44 @@ def _class_histogram(image: Image.Image) -> dict[int, int]:
     return dict(sorted(histogram.items()))
 
 
-def inspect_mask(path: Path | None, benchmark: str, image_size: tuple[int, int] | None) -> dict[str, Any]:
-    """Facts about a ground-truth mask; `image_size` (w, h) of its frame, when readable, to check they agree."""
-    empty = {"mask_present": False, "mask_readable": False, "mask_mode": None, "mask_values": None,
-             "mask_stray": None, "mask_size_ok": None, "fg_fraction": None, "mask_problem": None}  # fmt: skip
+def _mask_values(image: Image.Image, path: Path, benchmark: str) -> tuple[str, dict[int, int], str | None]:
+    """(kind, pixels per value, problem): binary masks through the readers' one decoder, AVSS by class colour."""
+    if benchmark != "avss":
+        mask = decode_binary_mask(image, path)
+        return mask.kind, mask.histogram, mask.problem
+    histogram = _class_histogram(image)
+    problem = f"{histogram[-1]} pixel(s) with colours outside the AVSS palette" if -1 in histogram else None
+    return "classes", histogram, problem
+
+
+def inspect_mask(path: Path | None, benchmark: str) -> dict[str, Any]:
+    """Facts about a ground-truth mask: how it is stored, its values, its size (checked against the frame by GE)."""
+    empty = {"mask_present": False, "mask_readable": False, "mask_mode": None, "mask_kind": None,
+             "mask_values": None, "mask_min": None, "mask_max": None, "mask_width": None, "mask_height": None,
+             "fg_fraction": None, "mask_problem": None}  # fmt: skip
     if path is None:
         return empty
     image, problem = _decode(path)
     if image is None:
         return {**empty, "mask_present": path.is_file(), "mask_problem": problem}
-    histogram, allowed = (_class_histogram(image), None) if benchmark == "avss" else _binary_histogram(image, benchmark)
-    stray = [v for v in histogram if v < 0 or (allowed is not None and v not in allowed)]
-    size_ok = image_size is None or image.size == image_size
-    problems = []
-    if stray:
-        problems.append(f"mask values outside {sorted(allowed) if allowed else 'the AVSS palette'}: {stray[:8]}"
-                        .replace("[-1]", "[unknown colour]"))  # fmt: skip
-    if not size_ok:
-        problems.append(f"mask size {image.size} differs from its frame {image_size}")
+    try:
+        kind, histogram, problem = _mask_values(image, path, benchmark)
+    except DataError as exc:  # a mode with no grey or colour reading
+        return {**empty, "mask_present": True, "mask_problem": exc.problem}
     total = sum(histogram.values())
-    foreground = sum(n for v, n in histogram.items() if v > 0)
+    foreground = sum(n for v, n in histogram.items() if v != 0)
     return {
         "mask_present": True,
         "mask_readable": True,
         "mask_mode": image.mode,
-        "mask_values": ",".join(str(v) for v in histogram),
-        "mask_stray": bool(stray),
-        "mask_size_ok": size_ok,
+        "mask_kind": kind,
+        "mask_values": ",".join(str(v) for v in sorted(histogram)),
+        "mask_min": min(histogram),
+        "mask_max": max(histogram),
+        "mask_width": image.width,
+        "mask_height": image.height,
         "fg_fraction": foreground / total if total else 0.0,
-        "mask_problem": "; ".join(problems) or None,
+        "mask_problem": problem,
     }
 
 

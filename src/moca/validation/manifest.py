@@ -18,12 +18,13 @@ from moca.validation.inspect import inspect_audio, inspect_image, inspect_mask
 # Column dtypes: nullable types so that a missing file's facts are NA, and the table round-trips through parquet.
 FRAME_COLUMNS: dict[str, str] = {
     "benchmark": "string", "split": "string", "video": "string", "category": "string", "frame": "Int64",
-    "image_path": "string", "image_readable": "boolean", "width": "Int64", "height": "Int64", "mode": "string",
-    "image_problem": "string", "mask_expected": "boolean", "mask_path": "string", "mask_present": "boolean",
-    "mask_readable": "boolean", "mask_mode": "string", "mask_values": "string", "mask_stray": "boolean",
-    "mask_size_ok": "boolean", "fg_fraction": "Float64", "mask_problem": "string", "audio_path": "string",
-    "audio_readable": "boolean", "sample_rate": "Int64", "channels": "Int64", "duration_s": "Float64",
-    "audio_problem": "string", "frames_on_disk": "Int64",
+    "image_path": "string", "image_readable": "boolean", "image_bytes": "Int64", "width": "Int64", "height": "Int64",
+    "mode": "string", "image_problem": "string", "mask_expected": "boolean", "mask_path": "string",
+    "mask_present": "boolean", "mask_readable": "boolean", "mask_mode": "string", "mask_kind": "string",
+    "mask_values": "string", "mask_min": "Int64", "mask_max": "Int64", "mask_width": "Int64", "mask_height": "Int64",
+    "fg_fraction": "Float64", "mask_problem": "string", "audio_path": "string", "audio_readable": "boolean",
+    "sample_rate": "Int64", "channels": "Int64", "duration_s": "Float64", "audio_problem": "string",
+    "frames_on_disk": "Int64",
 }  # fmt: skip
 AUDIO_COLUMNS = ("audio_path", "audio_readable", "sample_rate", "channels", "duration_s", "audio_problem")
 
@@ -46,13 +47,12 @@ def _video_rows(video: VideoRef, root: Path) -> list[dict]:
     rows = []
     for frame in video.frames:
         image = inspect_image(frame.image)
-        size = (image["width"], image["height"]) if image["image_readable"] else None
         rows.append({
             "benchmark": video.benchmark, "split": video.split, "video": video.name, "category": video.category,
             "frame": frame.index, "image_path": _relative(frame.image, root), **image,
             "mask_expected": frame.mask is not None,
             "mask_path": None if frame.mask is None else _relative(frame.mask, root),
-            **inspect_mask(frame.mask, video.benchmark, size), **audio, "frames_on_disk": on_disk,
+            **inspect_mask(frame.mask, video.benchmark), **audio, "frames_on_disk": on_disk,
         })  # fmt: skip
     return rows
 
@@ -66,14 +66,18 @@ def build_manifest(root: str | Path, benchmark: str) -> pd.DataFrame:
     return table.astype(FRAME_COLUMNS)
 
 
+def _folder(paths: pd.Series) -> pd.Series:
+    return paths.str.rsplit("/", n=1).str[0] + "/"
+
+
 def video_table(manifest: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: its audio facts and how many frames it has on disk."""
+    """One row per video: its audio facts, how many frames it has on disk, its frame and mask folders."""
     keys = ["benchmark", "split", "video", "category"]
     first = manifest.groupby(keys, sort=False, dropna=False).first().reset_index()
-    return first[[*keys, "frames_on_disk", *AUDIO_COLUMNS]]
+    folders = {"image_path": _folder(first["image_path"]), "mask_path": _folder(first["mask_path"])}
+    return first[[*keys, "frames_on_disk", *AUDIO_COLUMNS]].assign(**folders)
 
 
-def split_table(videos: pd.DataFrame) -> pd.DataFrame:
-    """One row per split (all three, even when empty): the number of videos, from `video_table`'s output."""
-    counts = videos["split"].value_counts()
-    return pd.DataFrame({"split": list(SPLITS), "videos": [int(counts.get(s, 0)) for s in SPLITS]})
+def split_tables(videos: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """`split.{name}`: the rows of `video_table` in each split (all three, even when empty)."""
+    return {f"split.{split}": videos[videos["split"] == split].reset_index(drop=True) for split in SPLITS}

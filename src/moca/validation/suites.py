@@ -1,9 +1,10 @@
-"""Great Expectations suites: what a usable AVSBench benchmark looks like, one suite per table.
+"""Great Expectations suites: what a usable AVSBench benchmark looks like, checked on the files' own facts.
 
-GE validates one table per suite, and our checks live at three grains, so each benchmark gets three suites:
-`{benchmark}.frames` (one row per frame), `{benchmark}.videos` (one per video) and `{benchmark}.splits` (one per
-split). Each expectation names the id columns GE should report for failing rows, so Data Docs and the summary
-name the offending files, not row numbers.
+GE validates one batch per suite, and the checks live at three grains: `{benchmark}.frames` (one row per frame:
+sizes, modes, file sizes, mask encodings and value sets), `{benchmark}.videos` (one row per video: sample rate,
+audio length, frame files on disk) and `{benchmark}.split.{train,val,test}` (one batch per split: its row count is
+the number of videos). Each expectation names the id columns GE reports for failing rows, so Data Docs and the
+summary name the offending files, not row numbers.
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ AVSBENCH_COUNTS: dict[str, dict[str, int]] = {
     "s4": {"train": 3452, "val": 740, "test": 740},
     "ms3": {"train": 296, "val": 64, "test": 64},
 }
-TABLES = ("frames", "videos", "splits")
-# Columns GE reports for each failing row, per table (see module docstring).
-ID_COLUMNS: dict[str, list[str]] = {
-    "frames": ["image_path", "mask_path"],
-    "videos": ["video", "audio_path"],
-    "splits": ["split"],
-}
+TABLES = ("frames", "videos", *(f"split.{split}" for split in SPLITS))
+# Columns GE reports for each failing row. One list for every table (a checkpoint has one result format), so the
+# video and split tables carry the video's frame and mask folders in `image_path` / `mask_path`.
+ID_COLUMNS = ["video", "image_path", "mask_path", "audio_path"]
 
 
 @dataclass
@@ -43,6 +41,11 @@ class ValidationConfig:
     audio_tolerance_s: float = 0.05  # a clip of N frames needs N seconds of audio, minus this
     seconds_per_frame: float = 1.0  # AVSBench samples one frame per second
     max_examples: int = 20  # failing rows named per expectation in the summary
+    # A 224x224 frame under 2 kB is one flat colour or a placeholder (blank PNG 0.2-0.7 kB, blank JPEG 1.4 kB; real
+    # frames are tens of kB). A few black frames happen (fades), so only `min_frame_share` of frames must pass.
+    min_frame_bytes: int = 2048
+    max_frame_bytes: int = 20_000_000
+    min_frame_share: float = 0.99
 
     def __post_init__(self) -> None:
         if self.expected_counts is not None:
@@ -74,19 +77,56 @@ def _is(column: str, value: Any) -> Any:
     return Column(column) == value
 
 
+def _value_sets(encodings: tuple[frozenset[int], ...]) -> list[str]:
+    """`mask_values` a mask of one kind may show: every non-empty subset of an encoding ('0', '255', '0,255')."""
+    subsets = {",".join(map(str, sorted(s))) for allowed in encodings for s in [allowed, *({v} for v in allowed)]}
+    return sorted(subsets)
+
+
+def _mask_value_expectations(benchmark: str) -> list[Any]:
+    import great_expectations as gx
+
+    from moca.data.palette import NUM_AVSS_CLASSES
+    from moca.data.readers import BINARY_MASK_VALUES
+
+    E = gx.expectations
+    readable = _is("mask_readable", True)
+    if benchmark == "avss":  # class ids by exact palette colour; -1 marks a colour outside the palette
+        return [
+            E.ExpectColumnValuesToBeBetween(column="mask_min", min_value=0, row_condition=readable,
+                                            meta={"why": "every colour is one of the 71 AVSS class colours"}),
+            E.ExpectColumnValuesToBeBetween(column="mask_max", max_value=NUM_AVSS_CLASSES - 1, row_condition=readable),
+        ]  # fmt: skip
+    out = [E.ExpectColumnValuesToBeInSet(column="mask_kind", value_set=sorted(BINARY_MASK_VALUES),
+                                         row_condition=readable,
+                                         meta={"why": "a binary mask is bilevel, grey or palette, never colour"})]
+    out += [E.ExpectColumnValuesToBeInSet(column="mask_values", value_set=_value_sets(encodings),
+                                          row_condition=_is("mask_kind", kind),
+                                          meta={"why": f"{kind} masks hold " + " or ".join(
+                                              "/".join(map(str, sorted(e))) for e in encodings)})
+            for kind, encodings in BINARY_MASK_VALUES.items()]  # fmt: skip
+    return out
+
+
 def _frame_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
     import great_expectations as gx
 
     E = gx.expectations
     out = [
         E.ExpectColumnValuesToBeNull(column="image_problem", meta={"why": "every frame image exists and decodes"}),
+        E.ExpectColumnValuesToBeBetween(column="image_bytes", min_value=config.min_frame_bytes,
+                                        max_value=config.max_frame_bytes, mostly=config.min_frame_share,
+                                        meta={"why": "frames are not blank placeholders or stray huge files"}),
         E.ExpectColumnValuesToBeInSet(column="mode", value_set=["RGB"]),
         E.ExpectColumnValuesToBeInSet(column="mask_present", value_set=[True], row_condition=_is("mask_expected", True),
-                                      meta={"why": "every annotated frame has its mask"}),  # fmt: skip
-        E.ExpectColumnValuesToBeInSet(column="mask_readable", value_set=[True], row_condition=_is("mask_present", True)),
-        E.ExpectColumnValuesToBeInSet(column="mask_stray", value_set=[False], row_condition=_is("mask_readable", True),
-                                      meta={"why": "binary {0,255} (S4), palette 0/1 (MS3), AVSS palette colours"}),
-        E.ExpectColumnValuesToBeInSet(column="mask_size_ok", value_set=[True], row_condition=_is("mask_readable", True)),
+                                      meta={"why": "every annotated frame has its mask"}),
+        E.ExpectColumnValuesToBeInSet(column="mask_readable", value_set=[True],
+                                      row_condition=_is("mask_present", True)),
+        *_mask_value_expectations(benchmark),
+        *(E.ExpectColumnPairValuesToBeEqual(column_A=f"mask_{side}", column_B=side,
+                                            ignore_row_if="either_value_is_missing",
+                                            meta={"why": "each mask has its frame's size"})
+          for side in ("width", "height")),
     ]  # fmt: skip
     if benchmark != "avss":  # AVSS frames come in their own sizes and are resized at evaluation
         side = config.image_size
@@ -101,7 +141,8 @@ def _video_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
     out = [
         E.ExpectColumnValuesToBeUnique(column="video"),
         E.ExpectColumnValuesToBeNull(column="audio_problem", meta={"why": "every wav exists, decodes, is complete"}),
-        E.ExpectColumnValuesToBeBetween(column="sample_rate", min_value=config.sample_rate, max_value=config.sample_rate),
+        E.ExpectColumnValuesToBeBetween(column="sample_rate", min_value=config.sample_rate,
+                                        max_value=config.sample_rate),
     ]  # fmt: skip
     # Frames per clip (and so seconds of audio) depend on the AVSS subset; S4/MS3 clips are all 5 frames.
     groups = [(n, _is("category", label)) for label, n in AVSS_SUBSETS.items()] if benchmark == "avss" \
@@ -116,16 +157,14 @@ def _video_expectations(benchmark: str, config: ValidationConfig) -> list[Any]:
     return out
 
 
-def _split_expectations(config: ValidationConfig) -> list[Any]:
+def _split_expectations(config: ValidationConfig, split: str) -> list[Any]:
+    """The split's batch has one row per video: its row count is the number of videos."""
     import great_expectations as gx
 
     E = gx.expectations
-    if config.expected_counts is None:
-        return [E.ExpectColumnValuesToBeBetween(column="videos", min_value=1, meta={"why": "no split is empty"})]
-    return [
-        E.ExpectColumnValuesToBeBetween(column="videos", min_value=n, max_value=n, row_condition=_is("split", split))
-        for split, n in config.expected_counts.items()
-    ]
+    if config.expected_counts is None or split not in config.expected_counts:
+        return [E.ExpectTableRowCountToBeBetween(min_value=1, meta={"why": "no split is empty"})]
+    return [E.ExpectTableRowCountToEqual(value=config.expected_counts[split])]
 
 
 @dataclass
@@ -140,5 +179,5 @@ def suite_specs(benchmark: str, config: ValidationConfig) -> list[SuiteSpec]:
     return [
         SuiteSpec("frames", _frame_expectations(benchmark, config)),
         SuiteSpec("videos", _video_expectations(benchmark, config)),
-        SuiteSpec("splits", _split_expectations(config)),
+        *(SuiteSpec(f"split.{split}", _split_expectations(config, split)) for split in SPLITS),
     ]

@@ -1,0 +1,59 @@
+"""components/ and pipelines/ install as the packages moca.components and moca.pipelines (pyproject.toml maps the
+folders), so `moca pipeline compile` works from any folder after a plain, non-editable install."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(REPO / "src").parts) for p in (REPO / "src").rglob("__init__.py")}
+    mapped = {name for name in setuptools["package-dir"] if name}
+    assert set(setuptools["packages"]) == found | mapped
+    assert {setuptools["package-dir"][name] for name in mapped} == {"components", "pipelines"}
+    for name in mapped:  # every module of the mapped folders is importable under its package name
+        folder = REPO / setuptools["package-dir"][name]
+        for module in folder.glob("*.py"):
+            __import__(f"{name}.{module.stem}" if module.stem != "__init__" else name)
+
+
+@pytest.mark.slow  # builds a wheel and installs it into a scratch environment: ~30-60 s
+def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("moca-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"moca/components/train.py", "moca/pipelines/training_pipeline.py", "moca/pipelines/retrain_flow.py",
+            "moca/pipelines/prefect.yaml", "moca/steps/runner.py"} <= names
+    # A scratch venv with this environment's dependencies but none of its moca: only the wheel provides it.
+    scratch = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
+    site = next(scratch.glob("lib/python3*/site-packages"))
+    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
+    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
+    python = scratch / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    located = subprocess.run([str(python), "-c", "import moca.pipelines; print(moca.pipelines.__file__)"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    assert Path(located.stdout.strip()).is_relative_to(site)
+    result = subprocess.run([str(scratch / "bin" / "moca"), "pipeline", "compile", "--config",
+                             str(REPO / "configs" / "pipeline_demo.yaml"), "--out", "pipeline.yaml"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    compiled = next(yaml.safe_load_all((elsewhere / "pipeline.yaml").read_text()))
+    assert compiled["pipelineInfo"]["name"] == "moca-demo"
