@@ -1,5 +1,6 @@
 """components/ and pipelines/ install as the packages moca.components and moca.pipelines (pyproject.toml maps the
-folders), so `moca pipeline compile` works from any folder after a plain, non-editable install."""
+folders), so `moca pipeline compile` works from any folder after a plain, non-editable install; the stand-in
+weights travel as package data."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("moca-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"moca/components/train.py", "moca/pipelines/training_pipeline.py", "moca/pipelines/retrain_flow.py",
-            "moca/pipelines/prefect.yaml", "moca/steps/runner.py"} <= names
+            "moca/pipelines/prefect.yaml", "moca/steps/runner.py", "moca/standins/weights/standins.json",
+            "moca/standins/weights/dino_tiny_standin.pt", "moca/standins/weights/sam_tiny_standin.pt",
+            "moca/standins/weights/imagebind_tiny_standin.pt"} <= names
     # A scratch venv with this environment's dependencies but none of its moca: only the wheel provides it.
     scratch = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
@@ -57,3 +60,8 @@ def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     compiled = next(yaml.safe_load_all((elsewhere / "pipeline.yaml").read_text()))
     assert compiled["pipelineInfo"]["name"] == "moca-demo"
+    # the stand-in weights are package data: the installed copy lists them, each matching its sha256
+    listed = subprocess.run([str(scratch / "bin" / "moca"), "standins", "list"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stdout + listed.stderr[-3000:]
+    assert str(site) in listed.stdout and listed.stdout.count("  ok") == 3

@@ -4,7 +4,6 @@ deterministic (a tiny build run twice gives identical bytes)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from moca.standins.sam import SamRecipe
 
 NAMES = ("dino_tiny_standin", "sam_tiny_standin", "imagebind_tiny_standin")
 TINY_BUILD = BuildConfig(
-    videos=2, seed=1000,
+    videos=2, image_videos=2, seed=1000,
     dino=DinoRecipe(steps=2, batch_size=2, local_crops=1, warmup_steps=1, freeze_last_layer_steps=1),
     sam=SamRecipe(steps=2, batch_size=2, warmup_steps=1),
     imagebind={"steps": 2, "batch_size": 2, "seed": 0},
@@ -47,15 +46,9 @@ def test_the_manifest_lists_every_standin_under_its_size_budget():
     assert total <= 20 * 1024 * 1024
 
 
-def test_a_tampered_standin_is_refused(tmp_path):
-    folder = tmp_path / "weights"
-    shutil.copytree(WEIGHTS_DIR, folder)
-    path = get_standin("dino_tiny_standin", folder).path(folder)
-    data = bytearray(path.read_bytes())
-    data[-100] ^= 0xFF
-    path.write_bytes(bytes(data))
+def test_a_tampered_standin_is_refused(tampered_weights):
     with pytest.raises(WeightsError, match="sha256 mismatch"):
-        build_standin("dino_tiny_standin", folder)
+        build_standin("dino_tiny_standin", tampered_weights)
 
 
 def test_unknown_standin_and_missing_manifest_are_config_errors(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from moca.data.readers import read_mask
 from moca.data.synth import SYNTH_CLASSES, SynthConfig, instance_masks, plan_videos, synthesize
-from moca.standins.corpus import corpus_config, load_frames
+from moca.standins.corpus import SCENE_CONTEXT, corpus_config, load_frames
 
 
 def test_instance_masks_match_the_written_sounding_masks(tmp_path):
@@ -43,9 +43,16 @@ def test_corpus_frames_carry_classes_and_owner_maps(tmp_path):
         assert SYNTH_CLASSES[frame.sounding_class].name == described[frame.video]["sources"][0]
         assert frame.owner.shape == frame.image.shape[:2]
         assert frame.owner.max() < len(frame.classes)
+    first = load_frames(root, cfg, videos=1)  # DINO and SAM read the first videos only
+    assert [f.key for f in first] == [f.key for f in frames if f.video == frames[0].video]
 
 
 def test_corpus_seeds_never_overlap_evaluation_seeds():
     with pytest.raises(ValueError, match="seeds >= 1000"):
         corpus_config(videos=10, seed=0)
     assert corpus_config(videos=10, seed=1000).split_fractions == (1.0, 0.0, 0.0)
+
+
+def test_corpora_have_the_demo_worlds_scene_context():
+    # backgrounds that follow the sounding class, as real scenes do: what lets a label-free miner find pairs
+    assert corpus_config(videos=10, seed=1000).scene_context == SCENE_CONTEXT > 0

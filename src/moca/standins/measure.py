@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from moca.standins.corpus import GATE_SEED, CorpusFrame, corpus_config, ensure_corpus, load_frames
+from moca.standins.corpus import GATE_SEED, SCENE_CONTEXT, CorpusFrame, corpus_config, ensure_corpus, load_frames
 from moca.standins.gates import (
     FrameLabels,
     best_matches,
@@ -141,8 +141,9 @@ def owod_bind_gate(work: Path, sam_weights: Any, imagebind_weights: Any, videos:
 
     root = work / "owod-data"
     if not (root / "synth.json").is_file():
-        synthesize(root, SynthConfig(benchmark="s4", videos=videos, seed=GATE_SEED + 1))
-    result: dict[str, Any] = {"data": {"videos": videos, "seed": GATE_SEED + 1, "split": "test"}}
+        synthesize(root, SynthConfig(benchmark="s4", videos=videos, seed=GATE_SEED + 1, scene_context=SCENE_CONTEXT))
+    result: dict[str, Any] = {"data": {"videos": videos, "seed": GATE_SEED + 1, "split": "test",
+                                       "scene_context": SCENE_CONTEXT}}
     for name, sam, bind in (("random_init", None, None), ("standin", sam_weights, imagebind_weights)):
         for setting, thresholds in (("default", {}), ("demo", DEMO_SAM)):
             out = work / f"owod-{name}-{setting}"
@@ -165,7 +166,9 @@ def measure_gates(work: Path, weights_dir: Path = WEIGHTS_DIR, videos: int = 200
     first = [f for i, f in enumerate(frames) if i == 0 or frames[i - 1].video != f.video]  # one frame per video
     specs = {name: get_standin(name, weights_dir).weights(weights_dir)
              for name in ("dino_tiny_standin", "sam_tiny_standin", "imagebind_tiny_standin")}
-    report: dict[str, Any] = {"gate_set": {"videos": videos, "seed": GATE_SEED, "frames": len(frames)}}
+    report: dict[str, Any] = {"gate_set": {"videos": videos, "seed": GATE_SEED, "frames": len(frames),
+                                           "scene_context": cfg.scene_context},
+                              "warning": "STAND-INS measured on synthetic data; NOT the released weights' numbers"}
 
     def timed(name: str, measure: Callable[[], Any]) -> None:
         begin = time.process_time()
