@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from moca.errors import ConfigError, WeightsError
-from moca.models import build_model, get_entry
+from moca.models import WeightsSpec, build_model, get_entry
 from moca.standins import build_standin, get_standin, list_standins, read_manifest, standin_weights
 from moca.standins.build import BuildConfig, build_standins, rebuild_differences, state_bytes
 from moca.standins.dino import DinoRecipe
@@ -38,6 +38,14 @@ def test_shipped_standin_loads_through_the_registry_with_its_sha256(name):
     trained = model.state_dict()
     assert any(not torch.equal(trained[k], v) for k, v in random_init.state_dict().items())
     assert standin.corpus["seed"] >= 1000  # never an evaluation seed
+    # what a YAML config names: `standin:<name>` resolves to the installed package's file, checked by its sha256
+    by_uri = build_model(standin.model, WeightsSpec(f"standin:{name}", standin.sha256)).state_dict()
+    assert all(torch.equal(by_uri[k], v) for k, v in trained.items())
+
+
+def test_a_standin_uri_naming_no_standin_is_a_weights_error():
+    with pytest.raises(WeightsError, match="standin:dino_vitb16: unknown stand-in"):
+        build_model("dino_tiny", WeightsSpec("standin:dino_vitb16"))
 
 
 def test_the_manifest_lists_every_standin_under_its_size_budget():
