@@ -8,7 +8,8 @@ Rows, all on the run's test split and on the same foundation models (the run's b
 - MoCA, coarse mask: the trained adapters without MPM;
 - no training + MPM and no training, coarse mask: the same model with every adapter gate at 0, i.e. the frozen
   backbone alone (`moca.infer.model.write_untrained`), so the table shows what training added;
-- OWOD-BIND with the same backbone and SAM (its SAM-boxes variant unless a detector is configured);
+- OWOD-BIND with the same backbone and SAM (its SAM-boxes variant unless a detector is configured); `owod_sam`
+  overrides SAM's automatic generator settings for it (named in the row);
 - the floors: centre prior and all-foreground.
 The comparison grid draws the audio-pixel maps before and after training beside every final mask.
 """
@@ -28,15 +29,18 @@ UNTRAINED_MPM = "no training (gates 0) + MPM"
 UNTRAINED_COARSE = "no training (gates 0), coarse mask"
 
 
-def _owod_config(model_dir: Path, infer_config: dict[str, Any]) -> dict[str, Any]:
-    """OWOD-BIND on the run's own foundation models: its backbone (with weights) and its SAM."""
+def _owod_config(model_dir: Path, infer_config: dict[str, Any], automatic: dict[str, Any]) -> dict[str, Any]:
+    """OWOD-BIND on the run's own foundation models: its backbone (with weights) and its SAM, whose automatic
+    generator settings `automatic` overrides."""
     trained = yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     model = trained.get("model") or {}
+    sam = {**(infer_config.get("sam") or {}), **automatic}
     return {"imagebind": model.get("backbone", "imagebind_huge"), "imagebind_weights": model.get("backbone_weights"),
-            "sam": infer_config.get("sam") or {}, "audio": trained.get("audio") or {}}
+            "sam": sam, "audio": trained.get("audio") or {}}
 
 
-def compare_pipeline_run(run_folder: Path, data: Path, benchmark: str, out: Path) -> tuple[Path, dict[str, Any]]:
+def compare_pipeline_run(run_folder: Path, data: Path, benchmark: str, out: Path,
+                         owod_sam: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """Infer the extra rows of a pipeline run folder (train/model, infer/predictions) into `out`, run the
     baselines there, and build the report in `out/report`; returns its folder and the table."""
     from moca.baselines import run_baseline
@@ -58,7 +62,8 @@ def compare_pipeline_run(run_folder: Path, data: Path, benchmark: str, out: Path
         folders[name] = out / folder
         infer.run({**infer_config, "mpm": mpm}, Inputs(data=data, benchmark=benchmark, upstream={"model": model}),
                   folders[name])
-    baselines = {"OWOD-BIND (same backbone and SAM)": ("owod-bind", _owod_config(model_dir, infer_config)),
+    owod = "OWOD-BIND (same backbone and SAM" + "".join(f", {k} {v}" for k, v in (owod_sam or {}).items()) + ")"
+    baselines = {owod: ("owod-bind", _owod_config(model_dir, infer_config, owod_sam or {})),
                  "centre prior": ("centre", None), "all-foreground": ("all-foreground", None)}
     for name, (baseline, config) in baselines.items():
         folders[name] = out / baseline
