@@ -7,9 +7,14 @@ foundation models never saw AVSBench. Both are ordinary synthetic S4 datasets on
 any set of 3 videos or more even when their fractions are 0 (`moca.data.synth.split_plan`). Instance masks are
 re-rendered from the generator's plan (`moca.data.synth.instance_masks`), so the folders keep the AVSBench layout.
 
-Both use `SCENE_CONTEXT`, the scene context of the demo worlds and the proof harness: real scenes correlate with
-their sounding objects (the paper's premise for mining visually similar frames), and with independent backgrounds a
-label-free miner has nothing to find (the learning work measured mined positives at chance, 0.076 vs 0.082).
+Scene context (`SynthConfig.scene_context`, P(background = the sounding class's scene)) differs on purpose:
+- the gate sets use `SCENE_CONTEXT` (0.8), that of the demo worlds and the proof harness: real scenes correlate
+  with their sounding objects (the paper's premise for mining visually similar frames), and with independent
+  backgrounds a label-free miner has nothing to find (mined positives measured at chance, 0.076 vs 0.082);
+- the pre-training corpus uses `CORPUS_SCENE_CONTEXT` (0): trained where the scene predicts the sound, the
+  ImageBind stand-in binds each sound to its *scene* and its audio-pixel map lights the background (seen in the
+  demo's comparison grid); across the web-scale data real ImageBind saw, no one scene goes with a sound, the
+  object does, so the corpus keeps backgrounds independent of the sound.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from moca.data.synth import SynthConfig, instance_masks, plan_videos, synthesize
 CORPUS_SEED = 1000  # pre-training corpus of every stand-in
 GATE_SEED = 1001  # held-out set the gates are measured on
 EVALUATION_SEEDS_BELOW = 1000  # seeds left to evaluation data: a stand-in never trains on them
-SCENE_CONTEXT = 0.8  # `SynthConfig.scene_context`: P(background = the sounding class's scene), as the demo worlds
+SCENE_CONTEXT = 0.8  # of the gate sets, as the demo worlds (module doc)
+CORPUS_SCENE_CONTEXT = 0.0  # of the pre-training corpus (module doc)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ def corpus_config(videos: int, seed: int) -> SynthConfig:
         raise ValueError(f"stand-in corpora use seeds >= {EVALUATION_SEEDS_BELOW} (below is evaluation data), "
                          f"got {seed}")
     return SynthConfig(benchmark="s4", videos=videos, seed=seed, split_fractions=(1.0, 0.0, 0.0),
-                       scene_context=SCENE_CONTEXT)
+                       scene_context=CORPUS_SCENE_CONTEXT)
 
 
 def ensure_corpus(root: Path, cfg: SynthConfig) -> Path:
