@@ -67,3 +67,19 @@ def test_probe_sees_a_heavy_import():
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps([["module", "moca.data.layout"]])],
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert "pandas" in json.loads(done.stdout.splitlines()[-1])["moca.data.layout"]
+
+
+def test_setup_process_freezes_objects_before_the_final_collection():
+    """What the heavy imports leave behind is frozen at exit, once however often setup_process ran, so the
+    interpreter's last collections skip it; the exit hook registered first runs last and sees that."""
+    code = (
+        "import atexit, gc\n"
+        "calls, freeze = [], gc.freeze\n"
+        "gc.freeze = lambda: calls.append(1) or freeze()\n"
+        "atexit.register(lambda: print('exit', len(calls), gc.get_freeze_count() > 0))\n"
+        "from moca.runtime import setup_process\n"
+        "setup_process(); setup_process()\n"
+        "print('running', len(calls), gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["running", "0", "0", "exit", "1", "True"]
