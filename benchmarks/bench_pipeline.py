@@ -7,8 +7,8 @@ short training, and their own temporary MLflow store. The direct run is the naiv
 fresh interpreter per task (the 9 tasks of a passing run: start-run, ingest, validate, mine-pairs, train, infer,
 evaluate, register and the exit handler finish-run; counted from the run folder), each importing what its step
 uses (MLflow in all, torch in most, GE in one) again, and copies artifacts between tasks (bench_imports.py says
-how much of each task is imports). The two sides alternate (direct first, then kfp.local first); threads are pinned for both (kfp.local
-tasks inherit OMP_NUM_THREADS). On shared cores read the ratio, not the seconds.
+how much of each task is imports). The two sides alternate (direct first, then kfp.local first); threads are
+pinned for both (kfp.local tasks inherit OMP_NUM_THREADS). On shared cores read the ratio, not the seconds.
 """
 
 from __future__ import annotations
