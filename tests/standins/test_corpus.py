@@ -9,7 +9,7 @@ import pytest
 
 from moca.data.readers import read_mask
 from moca.data.synth import SYNTH_CLASSES, SynthConfig, instance_masks, plan_videos, synthesize
-from moca.standins.corpus import SCENE_CONTEXT, corpus_config, load_frames
+from moca.standins.corpus import CORPUS_SCENE_CONTEXT, SCENE_CONTEXT, corpus_config, load_frames
 
 
 def test_instance_masks_match_the_written_sounding_masks(tmp_path):
@@ -53,6 +53,8 @@ def test_corpus_seeds_never_overlap_evaluation_seeds():
     assert corpus_config(videos=10, seed=1000).split_fractions == (1.0, 0.0, 0.0)
 
 
-def test_corpora_have_the_demo_worlds_scene_context():
-    # backgrounds that follow the sounding class, as real scenes do: what lets a label-free miner find pairs
-    assert corpus_config(videos=10, seed=1000).scene_context == SCENE_CONTEXT > 0
+def test_pretraining_backgrounds_are_independent_of_the_sound_and_gates_have_the_demo_worlds_scene_context():
+    # pre-training: the object, not the scene, goes with the sound (else the ImageBind stand-in lights backgrounds);
+    # gates: backgrounds that follow the sounding class, as in the demo worlds and real scenes
+    assert corpus_config(videos=10, seed=1000).scene_context == CORPUS_SCENE_CONTEXT == 0
+    assert corpus_config(videos=10, seed=1001, scene_context=SCENE_CONTEXT).scene_context == SCENE_CONTEXT > 0

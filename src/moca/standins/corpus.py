@@ -47,13 +47,13 @@ class CorpusFrame:
         return next(c for c, s in zip(self.classes, self.sounding) if s)
 
 
-def corpus_config(videos: int, seed: int) -> SynthConfig:
+def corpus_config(videos: int, seed: int, scene_context: float = CORPUS_SCENE_CONTEXT) -> SynthConfig:
     """A synthetic S4 corpus with (nearly) every video in the train split."""
     if seed < EVALUATION_SEEDS_BELOW:
         raise ValueError(f"stand-in corpora use seeds >= {EVALUATION_SEEDS_BELOW} (below is evaluation data), "
                          f"got {seed}")
     return SynthConfig(benchmark="s4", videos=videos, seed=seed, split_fractions=(1.0, 0.0, 0.0),
-                       scene_context=CORPUS_SCENE_CONTEXT)
+                       scene_context=scene_context)
 
 
 def ensure_corpus(root: Path, cfg: SynthConfig) -> Path:

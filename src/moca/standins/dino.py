@@ -69,8 +69,11 @@ class DinoRecipe:
     colour_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.0)  # brightness, contrast, saturation, hue
     jitter_p: float = 0.8
     grayscale_p: float = 0.0  # DINO: 0.2
-    background_swap_p: float = 0.3  # student views: the objects on a flat background with this probability
-    teacher_background_swap_p: float = 1.0  # the same for the teacher's views
+    # Views with the objects on a flat background, student / teacher. Off: in the worlds the stand-in serves, the
+    # scene is what predicts the sounding class, and a descriptor taught to ignore backgrounds mined same-class
+    # pairs less often than a random ViT (gates: 0.379 vs 0.651 at k=5 with 0.3 / 1.0).
+    background_swap_p: float = 0.0
+    teacher_background_swap_p: float = 0.0
     objective: str = "infonce"  # or "dino": DINO's self-distillation loss (collapsed at this budget)
     temperature: float = 0.2  # objective "infonce" (MoCo v3's)
     seed: int = 0

@@ -160,7 +160,7 @@ def measure_gates(work: Path, weights_dir: Path = WEIGHTS_DIR, videos: int = 200
     """Every gate, stand-in vs random init, with the CPU seconds each took."""
     from moca.models import build_model
 
-    cfg = corpus_config(videos, GATE_SEED)
+    cfg = corpus_config(videos, GATE_SEED, SCENE_CONTEXT)
     root = ensure_corpus(work / "gate-set", cfg)
     frames = load_frames(root, cfg)
     first = [f for i, f in enumerate(frames) if i == 0 or frames[i - 1].video != f.video]  # one frame per video
