@@ -8,23 +8,21 @@ from moca.components import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def evaluate(dataset: Input[Dataset], predictions: Input[Dataset], benchmark: str, config_json: str,
-             parent_run_id: str, data_version: str, git_sha: str, config_hash: str, evaluation: Output[Dataset],
+             experiment: str, data_version: str, git_sha: str, eval_split: str, evaluation: Output[Dataset],
              metrics: Output[Metrics], table: Output[Markdown]) -> NamedTuple("Scores", miou=float, fscore=float):
     """Official AVSBench metrics; a failure stops the run before anything is registered."""
-    import json
     import shutil
     from collections import namedtuple
     from pathlib import Path
 
     from moca.runtime import setup_process
-    from moca.steps.evaluate import TABLE, run
-    from moca.steps.ingest import DATA
-    from moca.steps.runner import Inputs
+    from moca.steps.evaluate import TABLE
+    from moca.steps.pod import run_step
 
     setup_process()
-    inputs = Inputs(data=Path(dataset.path) / DATA, benchmark=benchmark, data_version=data_version,
-                    upstream={"predictions": predictions.path}, parent_run_id=parent_run_id, config_hash=config_hash)
-    result = run(json.loads(config_json), inputs, evaluation.path)
+    result = run_step("evaluate", config_json, evaluation.path, dataset=dataset.path, benchmark=benchmark,
+                      data_version=data_version, experiment=experiment, upstream={"predictions": predictions.path},
+                      runtime={"eval_split": eval_split})  # fmt: skip
     shutil.copyfile(Path(evaluation.path) / TABLE, table.path)
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)

@@ -4,8 +4,12 @@ Scheduled by `pipelines/prefect.yaml` (5-field cron; entrypoint `moca.pipelines.
 `python -m moca.pipelines.retrain_flow --serve CONFIG`. The flow only orchestrates: validation is the pipeline's
 validate step itself (`moca.steps.validate.run`, with its manifest and report), training and promotion run in the
 Kubeflow pipeline, whose register step makes a new version @champion only if it beats the champion; the flow
-reports what the registry decided. "New data" means the version `data.dvc` names differs from the champion's
-`data_version`.
+reports what the registry decided. "New data" means the version `retrain.dvc_file` names differs from the
+champion's `data_version`.
+
+It runs where there is no checkout (its image: the package, `configs/` in the working directory): `retrain.dvc_file`
+may be a data pointer in the store (`s3://moca-data/pointers/s4.dvc`, `moca data publish`), and the version it
+names is validated as fetched from the DVC remote, the very bytes the pipeline will train on.
 """
 
 # No `from __future__ import annotations`: Prefect validates flow parameters from live annotations.
@@ -20,7 +24,7 @@ from prefect import flow, get_run_logger, task
 
 @task
 def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
-    """The data version data.dvc names, and the champion's, from the registry."""
+    """The data version `retrain.dvc_file` names (a data pointer is read now), and the champion's."""
     from moca.runtime import setup_process
     from moca.steps.config import load_pipeline_config
     from moca.tracking.registry import champion
@@ -36,19 +40,26 @@ def check_new_data(config_path: str, force: bool) -> dict[str, Any]:
 
 
 @task
-def validate_data(config_path: str, report_dir: str) -> dict[str, Any]:
-    """The pipeline's validate step on the data folder, before any cluster time is spent (the pipeline validates
-    its ingested copy again); the report stays in `report_dir`, and a rerun on the same version is skipped."""
+def validate_data(config_path: str, data_version: str, report_dir: str) -> dict[str, Any]:
+    """The pipeline's validate step on `data_version` as fetched from the DVC remote (into scratch space, removed
+    afterwards), before any cluster time is spent; the report stays in `report_dir`."""
+    import dataclasses
+    import tempfile
+
     from moca.runtime import setup_process
-    from moca.steps import validate
+    from moca.steps import ingest, validate
     from moca.steps.config import load_pipeline_config
     from moca.steps.runner import Inputs
 
     setup_process()
     config = load_pipeline_config(config_path)
-    # The folder as it is, not the version data.dvc claims: a dirty workspace must not pass as that version.
-    inputs = Inputs(data=Path(config.data.path), benchmark=config.data.benchmark, model_name=config.model_name)
-    result = validate.run(config.validate, inputs, report_dir)
+    source = dataclasses.replace(config.data, rev=data_version, by_reference=True)
+    with tempfile.TemporaryDirectory(prefix="moca-retrain-") as scratch:
+        reference = ingest.run(source, Inputs(), Path(scratch) / "ingest").out
+        with ingest.materialised(reference) as data:
+            inputs = Inputs(data=data, benchmark=config.data.benchmark, data_version=data_version,
+                            model_name=config.model_name)  # fmt: skip
+            result = validate.run(config.validate, inputs, report_dir)
     return {"passed": result.info["passed"], "failures": result.info["failures"][:10], "report": str(result.out)}
 
 
@@ -118,7 +129,7 @@ def retrain(config: str = "configs/pipeline_demo.yaml", host: str = "", force: b
         notify({**summary, "outcome": "skipped: no new data version"}, webhook)
         return {**summary, "outcome": "skipped"}
     report_dir = Path(pipeline_root) / "retrain-validation" / data["data_version"]
-    checked = validate_data(config, str(report_dir))
+    checked = validate_data(config, data["data_version"], str(report_dir))
     if not checked["passed"]:
         notify({**summary, "outcome": "invalid data", "failures": checked["failures"],
                 "report": checked["report"]}, webhook)  # fmt: skip

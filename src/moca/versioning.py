@@ -6,7 +6,11 @@ How DVC is used, and why:
 - reading (`fetch`) reads DVC 3's content-addressed remote layout directly: `<remote>/files/md5/ab/cdef...` holds a
   file, and `<md5>.dir` lists a folder's files as JSON (`[{"md5", "relpath"}]`). This needs no git checkout and no
   DVC workspace, so an ingest step in a pod can fetch the exact version a run names (a git rev of `data.dvc`, or the
-  md5 itself), and every file is checked against its md5 on the way, with `moca.storage`'s retries.
+  md5 itself), and every file is checked against its md5 on the way, with `moca.storage`'s retries. A reader may
+  fetch only some of a version's files (`read_listing` + `fetch_files`): a pipeline task reads the split it needs.
+- a data pointer (`moca data publish`) is a `.dvc` file copied into the store (`s3://moca-data/pointers/s4.dvc`):
+  the data producer moves it to each new version, and whoever runs without a git checkout (an in-cluster submit, a
+  recurring run, the Prefect flow in its image) reads the version it names when the run starts.
 Remote URLs come from `.dvc/config` (relative local URLs are resolved by DVC against `.dvc/`); the S3 endpoint and
 credentials come from the environment, as everywhere in moca.
 """
@@ -20,8 +24,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -34,8 +41,16 @@ VERSION_PATTERN = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 VERSION_MARKER = ".moca-data-version"  # written into a fetched folder, so a rerun can reuse it
 
 
+def is_pointer(rev: str) -> bool:
+    """A data pointer: a `.dvc` file in the store, named by URI (`s3://moca-data/pointers/s4.dvc`)."""
+    return "://" in rev and rev.endswith(".dvc")
+
+
 def data_version(dvc_file: str | Path) -> str:
-    """The content hash a `.dvc` file records: `<md5>.dir` for a folder, `<md5>` for a file."""
+    """The content hash a `.dvc` file records: `<md5>.dir` for a folder, `<md5>` for a file. `dvc_file` may be a
+    data pointer in the store (a URI), read as it is now."""
+    if "://" in str(dvc_file):
+        return _version_from_text(str(dvc_file), _read_remote_text(str(dvc_file)))
     return _version_from_text(Path(dvc_file), _read_text(Path(dvc_file)))
 
 
@@ -44,6 +59,15 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise DataError(path, "DVC file not found (run `dvc add` on the dataset first)") from exc
+
+
+def _read_remote_text(uri: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="moca-pointer-") as folder:
+        try:
+            path = storage.download(uri, Path(folder) / "pointer.dvc")
+        except StorageError as exc:
+            raise DataError(uri, f"data pointer unreadable ({exc}); publish one with `moca data publish`") from exc
+        return path.read_text(encoding="utf-8")
 
 
 def _version_from_text(where: str | Path, text: str) -> str:
@@ -116,6 +140,26 @@ def version_at_rev(rev: str, dvc_file: str = "data.dvc", root: str | Path = ".")
     return _version_from_text(f"{dvc_file}@{rev}", result.stdout)
 
 
+def publish(dvc_file: str | Path, pointer: str, remote: str | None = None, root: str | Path = ".") -> str:
+    """Point the data pointer `pointer` (a `.dvc` URI in the store) at the version `dvc_file` names; returns it.
+    The version must already be in the remote (`dvc push`), so a pointer never names data nobody can fetch; the
+    pointer is replaced atomically (moca.storage), so a reader sees the old version or the new one."""
+    if not is_pointer(pointer):
+        raise DataError(pointer, "a data pointer is a .dvc file named by URI, e.g. s3://moca-data/pointers/s4.dvc")
+    version = data_version(dvc_file)
+    base = remote_base(remote, root)
+    if not storage.exists(_object_uri(base, version)):
+        raise DataError(dvc_file, f"version {version} is not in the remote {base}: `dvc push` it first")
+    storage.upload(Path(dvc_file), pointer)
+    return version
+
+
+def remote_base(remote: str | None = None, root: str | Path = ".") -> str:
+    """The remote's URL: `remote` itself when it is one (what a pod without a DVC checkout uses), else the URL of
+    the remote it names in `.dvc/config` (default: the default remote)."""
+    return remote if remote and "://" in remote else remote_url(remote, root)
+
+
 def _object_uri(remote: str, md5: str) -> str:
     separator = "/" if "://" in remote else os.sep
     return separator.join([remote.rstrip("/"), "files", "md5", md5[:2], md5[2:]])
@@ -137,6 +181,27 @@ def _fetch_object(remote: str, md5: str, dest: Path) -> None:
         raise StorageError(f"{uri}: content does not match its md5 {md5} (corrupted remote object)")
 
 
+def read_listing(version: str, base: str) -> list[dict[str, Any]]:
+    """The files of folder version `<md5>.dir` in the remote at `base`: `[{"md5", "relpath"}]`, checked."""
+    if not version.endswith(".dir"):
+        raise DataError(version, "not a folder version (<md5>.dir)")
+    with tempfile.TemporaryDirectory(prefix="moca-listing-") as folder:
+        listing = Path(folder) / "listing.json"
+        _fetch_object(base, version, listing)
+        entries = json.loads(listing.read_text())
+    for entry in entries:
+        relpath = Path(entry["relpath"])
+        if relpath.is_absolute() or ".." in relpath.parts:
+            raise DataError(_object_uri(base, version), f"unsafe path {entry['relpath']!r} in listing")
+    return entries
+
+
+def fetch_files(base: str, entries: Iterable[dict[str, Any]], into: Path, desc: str) -> None:
+    """Each listed file from the remote at `base` into `into/<relpath>`, checked against its md5."""
+    for entry in progress(list(entries), desc=desc):
+        _fetch_object(base, entry["md5"], into / entry["relpath"])
+
+
 def fetch(rev_or_version: str, out_dir: str | Path, remote: str | None = None, dvc_file: str = "data.dvc",
           root: str | Path = ".") -> Path:
     """Materialise the data version a run names into `out_dir` (a run-scoped folder) and return it.
@@ -154,20 +219,11 @@ def fetch(rev_or_version: str, out_dir: str | Path, remote: str | None = None, d
         if marker.is_file() and marker.read_text().strip() == version:
             return out_dir
         raise DataError(out_dir, f"exists and does not hold data version {version}; use a new run folder")
-    # A remote given as a URL needs no DVC repo at all: what a pod without the checkout uses.
-    base = remote if remote and "://" in remote else remote_url(remote, root)
+    base = remote_base(remote, root)
     staging = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         if version.endswith(".dir"):
-            listing = staging / ".dvc-listing.json"
-            _fetch_object(base, version, listing)
-            entries = json.loads(listing.read_text())
-            listing.unlink()
-            for entry in progress(entries, desc=f"fetch data {version[:8]}"):
-                relpath = Path(entry["relpath"])
-                if relpath.is_absolute() or ".." in relpath.parts:
-                    raise DataError(_object_uri(base, version), f"unsafe path {entry['relpath']!r} in listing")
-                _fetch_object(base, entry["md5"], staging / relpath)
+            fetch_files(base, read_listing(version, base), staging, desc=f"fetch data {version[:8]}")
         else:
             _fetch_object(base, version, staging / "data")
         atomic_write_text(staging / VERSION_MARKER, version + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -29,29 +28,18 @@ def test_every_package_folder_is_listed_for_the_wheel():
 
 
 @pytest.mark.slow  # builds a wheel and installs it into a scratch environment: ~30-60 s
-def test_a_plain_install_compiles_the_pipeline_from_any_folder(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
-    (wheel,) = (tmp_path / "dist").glob("moca-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_a_plain_install_compiles_the_pipeline_from_any_folder(image_install, tmp_path):
+    names = set(zipfile.ZipFile(image_install.wheel).namelist())
     assert {"moca/components/train.py", "moca/pipelines/training_pipeline.py", "moca/pipelines/retrain_flow.py",
             "moca/pipelines/prefect.yaml", "moca/steps/runner.py"} <= names
-    # A scratch venv with this environment's dependencies but none of its moca: only the wheel provides it.
-    scratch = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True)
-    site = next(scratch.glob("lib/python3*/site-packages"))
-    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
-    (site / "deps.pth").write_text("\n".join(dependencies) + "\n")
-    python = scratch / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
-                   capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    located = subprocess.run([str(python), "-c", "import moca.pipelines; print(moca.pipelines.__file__)"],
-                             cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
-    assert Path(located.stdout.strip()).is_relative_to(site)
-    result = subprocess.run([str(scratch / "bin" / "moca"), "pipeline", "compile", "--config",
+    located = subprocess.run([str(image_install.bin / "python"), "-c",
+                              "import moca.pipelines; print(moca.pipelines.__file__)"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert Path(located.stdout.strip()).is_relative_to(image_install.site)
+    result = subprocess.run([str(image_install.bin / "moca"), "pipeline", "compile", "--config",
                              str(REPO / "configs" / "pipeline_demo.yaml"), "--out", "pipeline.yaml"],
                             cwd=elsewhere, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

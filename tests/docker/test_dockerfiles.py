@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 HADOLINT = REPO / ".venv" / "bin" / "hadolint"
@@ -78,3 +79,17 @@ def test_dockerignore_keeps_the_context_to_the_package():
     assert lines[0] == "*", "deny everything first, then allow what the images copy"
     assert {line for line in lines if line.startswith("!")} == {"!pyproject.toml", "!README.md", "!src/", "!pipelines/",
                                                                "!components/", "!configs/"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_the_weights_cache_folder_exists_where_pods_mount_it(dockerfile):
+    """The image creates MOCA_WEIGHTS_CACHE, owned by its user (a container without the volume can cache), at the
+    path the ConfigMap and the pipeline's volume mount use; and it records the commit it was built from."""
+    from moca.steps.config import WeightsCacheConfig
+
+    final_stage = dockerfile.read_text()[dockerfile.read_text().rindex("\nFROM "):].replace("\\\n", " ")
+    config_map = yaml.safe_load((REPO / "k8s" / "base" / "env" / "config.yaml").read_text())["data"]
+    path = WeightsCacheConfig().path
+    assert config_map["MOCA_WEIGHTS_CACHE"] == path and f"MOCA_WEIGHTS_CACHE={path}" in final_stage
+    assert f"mkdir -p {path}" in final_stage and 'chown -R "${MOCA_UID}:${MOCA_UID}" /cache' in final_stage
+    assert "MOCA_GIT_SHA=${GIT_SHA}" in final_stage and "ARG GIT_SHA=" in final_stage

@@ -120,7 +120,7 @@ def test_model_from_mlflow_uris(s4_data: Path, tiny_checkpoint: Path, points_run
     configure()
     with mlflow.start_run(experiment_id=ensure_experiment("infer-test")):
         uri = log_model(tiny_checkpoint / "adapters.pt", tiny_checkpoint / "config.yaml",
-                        {"imagebind_tiny": {"uri": "random-init", "sha256": ""}})
+                        {"imagebind_tiny": {"uri": "random-init", "sha256": ""}}).model_uri
     version = mlflow.register_model(uri, "moca")
     mlflow.MlflowClient().set_registered_model_alias("moca", "champion", version.version)
     key = _keys(s4_data)[0]
@@ -139,8 +139,8 @@ def test_pyfunc_predict_frames_returns_one_map_per_row(s4_data: Path, tiny_check
     from moca.infer import predict_frames
 
     video = list_videos(s4_data, "s4", "test")[0]
-    rows = pd.DataFrame({"image": [str(video.frames[0].image), str(video.frames[1].image)],
-                         "audio": [str(video.audio)] * 2})
+    rows = pd.DataFrame({"image": [video.frames[0].image.read_bytes(), video.frames[1].image.read_bytes()],
+                         "audio": [Path(video.audio).read_bytes()] * 2})  # the serving contract: encoded bytes
     maps = predict_frames(tiny_checkpoint, rows)
     size = np.asarray(Image.open(video.frames[0].image)).shape[:2]
     assert len(maps) == 2 and all(m.shape == size and m.dtype == np.float32 for m in maps)

@@ -148,3 +148,38 @@ def test_no_secret_is_rendered_or_committed(rendered):
         if path.endswith((".yaml", ".yml")) and path != "k8s/secrets.example.yaml":
             docs = [d for d in yaml.safe_load_all((REPO / path).read_text()) if isinstance(d, dict)]
             assert not [d for d in docs if d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))], path
+
+
+def test_one_gpu_node_selector_everywhere(rendered):
+    """The pipeline's GPU tasks (the config default and the cluster config) and the PyTorchJob select the same
+    GPU nodes and tolerate the same taint."""
+    from moca.steps.config import GPU_NODE_SELECTOR, GPU_TOLERATION, GpuConfig, load_config
+
+    cluster = load_config(REPO / "configs" / "pipeline_avsbench_s4.yaml").kfp.gpu
+    assert cluster.enabled and cluster.node_selector == GpuConfig().node_selector == GPU_NODE_SELECTOR
+    assert cluster.tolerations == GpuConfig().tolerations == [GPU_TOLERATION]
+    job = _one(rendered["gpu"], "PyTorchJob", "moca-train-adapters")["spec"]
+    for replica in job["pytorchReplicaSpecs"].values():
+        pod = replica["template"]["spec"]
+        assert pod["nodeSelector"] == GPU_NODE_SELECTOR and pod["tolerations"] == [GPU_TOLERATION]
+
+
+def test_the_pipeline_pods_find_their_configuration_in_their_namespace(rendered):
+    """What the pipeline config tells kfp-kubernetes to inject exists in namespace kubeflow, key for key: a
+    missing ConfigMap key or PVC would keep every task pod from starting."""
+    from moca.steps.config import KfpConfig
+
+    kfp = KfpConfig()
+    for overlay in OVERLAYS:
+        objects = {(o["kind"], o["metadata"]["name"]): o for o in rendered[overlay]
+                   if o["metadata"].get("namespace") == "kubeflow"}  # fmt: skip
+        for name, keys in kfp.config_map_env.items():
+            assert set(keys) == set(objects[("ConfigMap", name)]["data"]), f"{overlay}: ConfigMap {name}"
+        assert ("PersistentVolumeClaim", kfp.weights_cache.pvc) in objects, overlay
+    secrets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["stringData"]
+               for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if d}  # fmt: skip
+    for name, keys in kfp.secret_env.items():
+        assert set(keys) <= set(secrets[("kubeflow", name)])
+    (stack,) = [o["data"] for o in rendered["gpu"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "moca-env"
+                and o["metadata"]["namespace"] == "moca"]  # fmt: skip
+    assert stack["MOCA_WEIGHTS_CACHE"] == kfp.weights_cache.path

@@ -27,11 +27,11 @@ def _parent_runs():
     return runs
 
 
-def test_local_run_end_to_end_registers_a_champion(tiny_s4, tmp_tracking, tmp_path):
+def test_local_run_end_to_end_registers_a_champion_and_a_rerun_hits_the_cache(tiny_s4, tmp_tracking, tmp_path):
     from moca.steps.kubeflow import run_local
-    from moca.tracking.registry import champion
+    from moca.tracking.registry import champion, newest_version
 
-    config = write_config(tmp_path / "p.yaml", tiny_s4)
+    config = write_config(tmp_path / "p.yaml", tiny_s4, kfp={"caching": True, "retries": 0})
     run = run_local(config, tmp_path / "root", run_name="e2e")
     promotion = read_json(run / "register" / "promotion" / "promotion.json")
     assert promotion["version"] == "1" and promotion["promoted"] is True
@@ -44,6 +44,14 @@ def test_local_run_end_to_end_registers_a_champion(tiny_s4, tmp_tracking, tmp_pa
     assert "PASSED" in (run / "validate" / "page").read_text()
     (parent,) = _parent_runs()
     assert parent.info.status == "FINISHED" and parent.info.run_name == "e2e"
+
+    # The same data and settings again: kfp.local's cache (keyed like Kubeflow's, on parameters and artifacts)
+    # reuses ingest, mining, training, inference and evaluation; the run is still opened, validated, registered.
+    again = run_local(config, tmp_path / "root", run_name="e2e-again")
+    ran = {task.name for task in again.iterdir() if task.is_dir()}
+    assert ran == {"start-run", "validate", "register", "finish-run"}
+    assert str(newest_version("moca").version) == "2" and str(champion("moca").version) == "1"  # a tie keeps v1
+    assert {r.info.run_name: r.info.status for r in _parent_runs()} == {"e2e": "FINISHED", "e2e-again": "FINISHED"}
 
 
 def test_validation_gate_stops_before_training_leaves_the_report_and_registers_nothing(

@@ -48,7 +48,7 @@ def test_deployment_and_a_failed_cycle_are_recorded_by_the_server(prefect_server
     api, env = prefect_server
     broken = shutil.copytree(tiny_s4_prefect, tmp_path / "broken")
     list_videos(broken, "s4", "train")[0].audio.write_bytes(b"RIFF")
-    config = write_retrain_config(tmp_path, broken)
+    config, _ = write_retrain_config(tmp_path, broken)
     child_env = {**env, "PREFECT_API_URL": api, "MLFLOW_TRACKING_URI": tmp_tracking}
     result = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, str(config), str(tmp_path / "root")],
                             env=child_env, cwd=tmp_path,

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import pytest
-from retrain_configs import VERSION, write_retrain_config
+from retrain_configs import write_retrain_config
 
 from moca.data.layout import list_videos
 
@@ -61,10 +61,10 @@ def test_new_data_is_validated_run_on_kubeflow_and_notified(prefect_api, tmp_tra
     from moca.pipelines.retrain_flow import retrain
 
     url, received = webhook
-    config = write_retrain_config(tmp_path, tiny_s4_prefect, url)
+    config, version = write_retrain_config(tmp_path, tiny_s4_prefect, url)
     summary = retrain(str(config), host="http://127.0.0.1:9", pipeline_root=str(tmp_path / "root"))
-    assert fake_kubeflow.submitted == [{"host": "http://127.0.0.1:9", "config": str(config), "data_rev": VERSION}]
-    assert summary["data_version"] == VERSION and summary["state"] == "SUCCEEDED"
+    assert fake_kubeflow.submitted == [{"host": "http://127.0.0.1:9", "config": str(config), "data_rev": version}]
+    assert summary["data_version"] == version and summary["state"] == "SUCCEEDED"
     assert summary["outcome"] == "kept champion" and summary["champion"] is None  # the fake registered nothing
     assert received == [json.loads(json.dumps(summary))]
 
@@ -76,8 +76,9 @@ def test_data_the_champion_was_trained_on_is_not_retrained(prefect_api, tmp_trac
     from moca.tracking import registry
 
     url, received = webhook
-    monkeypatch.setattr(registry, "champion", lambda name: SimpleNamespace(version=3, tags={"data_version": VERSION}))
-    summary = retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9",
+    config, version = write_retrain_config(tmp_path, tiny_s4_prefect, url)
+    monkeypatch.setattr(registry, "champion", lambda name: SimpleNamespace(version=3, tags={"data_version": version}))
+    summary = retrain(str(config), host="http://127.0.0.1:9",
                       pipeline_root=str(tmp_path / "root"))
     assert summary["outcome"] == "skipped" and fake_kubeflow.submitted == []
     assert received[0]["outcome"] == "skipped: no new data version" and received[0]["champion_before"] == "3"
@@ -92,7 +93,7 @@ def test_invalid_data_and_failed_runs_are_notified_and_fail_the_flow(prefect_api
     url, received = webhook
     fake_kubeflow.state = "FAILED"
     with pytest.raises(MocaError, match="ended FAILED"):
-        retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)), host="http://127.0.0.1:9",
+        retrain(str(write_retrain_config(tmp_path, tiny_s4_prefect, url)[0]), host="http://127.0.0.1:9",
                 pipeline_root=str(tmp_path / "root"))
     assert received[-1]["outcome"] == "pipeline failed" and received[-1]["run_id"] == "run-42"
 
@@ -100,7 +101,7 @@ def test_invalid_data_and_failed_runs_are_notified_and_fail_the_flow(prefect_api
     list_videos(broken, "s4", "train")[0].audio.write_bytes(b"RIFF")
     (tmp_path / "b").mkdir()
     with pytest.raises(ValidationFailed):
-        retrain(str(write_retrain_config(tmp_path / "b", broken, url)), host="http://127.0.0.1:9",
+        retrain(str(write_retrain_config(tmp_path / "b", broken, url)[0]), host="http://127.0.0.1:9",
                 pipeline_root=str(tmp_path / "root"))
     assert received[-1]["outcome"] == "invalid data" and received[-1]["failures"]
     assert len(fake_kubeflow.submitted) == 1  # only the first, valid, cycle reached Kubeflow
@@ -110,7 +111,7 @@ def test_deployment_runs_on_the_configured_five_field_cron(tiny_s4_prefect, tmp_
     from moca.errors import ConfigError
     from moca.pipelines.retrain_flow import deployment
 
-    config = write_retrain_config(tmp_path, tiny_s4_prefect)
+    config, _ = write_retrain_config(tmp_path, tiny_s4_prefect)
     built = deployment(str(config), host="http://kfp:8888")
     (schedule,) = built.schedules
     assert schedule.schedule.cron == "0 3 * * *"

@@ -13,8 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,15 +20,9 @@ from bench_load import write_predictions  # noqa: E402
 from leaks import FAKE_SECRETS, scan_for_secrets  # noqa: E402
 
 
-def _model_folder(path: Path) -> Path:
-    path.mkdir(parents=True)
-    torch.save({"gate": torch.zeros(1)}, path / "adapters.pt")
-    (path / "config.yaml").write_text(yaml.safe_dump({"model": {"backbone": "imagebind_tiny"}, "seed": 0}))
-    return path
-
-
 def test_no_credential_reaches_any_output_of_the_steps(s4_small: Path, tmp_path: Path, tmp_tracking: str,
-                                                       monkeypatch: pytest.MonkeyPatch, caplog, capfd) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch, caplog, capfd,
+                                                       tiny_model) -> None:
     from moca.steps import evaluate, ingest, register, validate
     from moca.steps.runner import Inputs
     from moca.tracking.runs import finish_pipeline_run, start_pipeline_run
@@ -47,7 +39,7 @@ def test_no_credential_reaches_any_output_of_the_steps(s4_small: Path, tmp_path:
     predictions = write_predictions(inputs.data, tmp_path / "pred")
     scores = evaluate.run(evaluate.EvaluateConfig(), replace(inputs, upstream={"predictions": predictions}),
                           work / "evaluate")
-    upstream = {"model": _model_folder(tmp_path / "model"), "evaluation": scores.out, "report": checked.out}
+    upstream = {"model": tiny_model(tmp_path / "model"), "evaluation": scores.out, "report": checked.out}
     promoted = register.run(register.RegisterConfig(), replace(inputs, upstream=upstream), work / "register")
     finish_pipeline_run(parent)
     assert promoted.info["promoted"]  # the run really went all the way through

@@ -41,3 +41,21 @@ def test_the_pipeline_in_process_registers_a_champion_and_a_rerun_reuses_every_s
     parents = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`moca.kind` = 'pipeline'",
                                  output_format="list")
     assert sorted(p.info.status for p in parents) == ["FINISHED", "FINISHED"]
+
+    # What the MLflow UI shows of the first run: the dataset (digest = data version) on the pipeline run and on
+    # each step that read it, the scores on the pipeline run, the evaluation tables and figure.
+    client = mlflow.MlflowClient()
+    (first,) = [p for p in parents if p.info.run_name == "in-process"]
+    steps = {r.info.run_name: client.get_run(r.info.run_id) for r in client.search_runs(
+        [first.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first.info.run_id}'")}
+    for context, run in [("ingest", client.get_run(first.info.run_id)), ("train", steps["train"]),
+                         ("evaluate", steps["evaluate"])]:
+        (read,) = run.inputs.dataset_inputs
+        tags = {tag.key: tag.value for tag in read.tags}
+        assert (read.dataset.name, read.dataset.digest) == ("avsbench-s4", version[:36])
+        assert tags["mlflow.data.context"] == context and tags["moca.data_version"] == version
+    assert {"test.miou", "test.fscore"} <= set(first.data.metrics)
+    evaluated = steps["evaluate"].info.run_id
+    assert "qualitative.png" in {a.path for a in client.list_artifacts(evaluated)}
+    assert {"evaluation/per_category.json", "evaluation/per_video.json"} <= {
+        a.path for a in client.list_artifacts(evaluated, "evaluation")}

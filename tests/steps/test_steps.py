@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import yaml
 from PIL import Image
 
 from moca.data.layout import list_videos
@@ -145,24 +143,20 @@ def test_inputs_a_step_needs_are_named(s4_source, tmp_path):
         evaluate.run({"protocol": "semantics"}, Inputs(data=s4_source), tmp_path / "e")
 
 
-def _model_folder(path: Path, seed: int) -> Path:
-    path.mkdir(parents=True)
-    torch.save({"gate": torch.full((1,), float(seed))}, path / "adapters.pt")
-    model = {"backbone": "imagebind_tiny", "adapter": {"positions": [2, 4], "bottleneck": 32, "heads": 4}}
-    (path / "config.yaml").write_text(yaml.safe_dump({"model": model, "seed": seed}))
-    return path
-
-
 def _evaluation(path: Path, miou: float) -> Path:
     path.mkdir(parents=True)
-    (path / "evaluation.json").write_text(json.dumps({"miou": miou, "fscore": miou / 2, "split": "test"}))
+    (path / "evaluation.json").write_text(json.dumps({"miou": miou, "fscore": miou / 2, "split": "test",
+                                                      "benchmark": "s4"}))
+    (path / "per_category.json").write_text(json.dumps([{"category": "dog", "miou": miou, "fscore": miou / 2}]))
     return path
 
 
 @pytest.mark.slow  # three pyfunc models logged and registered: ~25-50 s on the shared 2 cores
-def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
+def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path, tiny_model):
+    import mlflow
+
     from moca.steps import register
-    from moca.tracking.registry import champion, champion_training_stats
+    from moca.tracking.registry import champion, champion_training_stats, version_metrics
     from moca.tracking.runs import finish_pipeline_run, start_pipeline_run
 
     report = tmp_path / "report"
@@ -171,7 +165,7 @@ def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
     outcomes = []
     for index, miou in enumerate([0.5, 0.4, 0.6]):  # first, worse, better (ties: tests/tracking)
         parent = start_pipeline_run(f"run-{index}")
-        upstream = {"model": _model_folder(tmp_path / f"m{index}", index), "report": report,
+        upstream = {"model": tiny_model(tmp_path / f"m{index}", index), "report": report,
                     "evaluation": _evaluation(tmp_path / f"e{index}", miou)}
         inputs = Inputs(data_version=f"data-{index}", upstream=upstream, parent_run_id=parent, config_hash="cfg")
         result = register.run(register.RegisterConfig(), inputs, tmp_path / f"r{index}")
@@ -179,6 +173,13 @@ def test_register_promotes_first_and_better_models_only(tmp_tracking, tmp_path):
         outcomes.append((result.info["version"], result.info["promoted"]))
     assert outcomes == [("1", True), ("2", False), ("3", True)]
     assert str(champion("moca").version) == "3" and champion("moca").tags["data_version"] == "data-2"
+    # the scores are metrics of the version (its logged model) and of the register run, never tags
+    client = mlflow.MlflowClient()
+    assert version_metrics(client, champion("moca")) == {"test.miou": 0.6, "test.fscore": 0.3}
+    assert not any(key.startswith("metric") for key in champion("moca").tags)
+    assert client.get_run(champion("moca").run_id).data.metrics == {"test.miou": 0.6, "test.fscore": 0.3}
+    table = mlflow.load_table("evaluation/per_category.json", run_ids=[champion("moca").run_id])
+    assert table["category"].tolist() == ["dog"] and table["miou"].tolist() == pytest.approx([0.6])
     version, reference = champion_training_stats("moca")
     assert version == "3" and reference["frames"] == 40
     with pytest.raises(ConfigError, match="tracked pipeline run"):

@@ -21,15 +21,18 @@ def test_register_and_promote_through_a_server(mlflow_server, tmp_path: Path, mo
     assert runs.local_store_path() is None  # a server: no file lock, compare-and-set re-read instead
 
     weights, config, backbones = model_files(tmp_path)
-    with runs.pipeline_run("server-run", params={"seed": 0}):
-        with runs.step_run("register"):
-            model_uri = pyfunc.log_model(weights, config, backbones)
     tags = {"data_version": "v" * 8, "config_hash": "c" * 16, "git_sha": "g" * 40}
-    first = registry.register_and_promote(model_uri, "miou", 0.5, "test", tags=tags, name="moca-server")
-    worse = registry.register_and_promote(model_uri, "miou", 0.4, "test", tags=tags, name="moca-server")
-    better = registry.register_and_promote(model_uri, "miou", 0.6, "test", tags=tags, name="moca-server")
-    assert (first.promoted, worse.promoted, better.promoted) == (True, False, True)
-    assert registry.compare_versions("moca-server")["champion"].tolist() == ["*", "", ""]
+    decisions = []
+    for score in (0.5, 0.4, 0.6):  # first, worse, better
+        with runs.pipeline_run("server-run", params={"seed": 0}):
+            with runs.step_run("register"):
+                logged = pyfunc.log_model(weights, config, backbones)
+                registry.log_scores(logged.model_id, {"test.miou": score})
+        decisions.append(registry.register_and_promote(logged.model_uri, "miou", "test", tags=tags,
+                                                       name="moca-server").promoted)
+    assert decisions == [True, False, True]
+    table = registry.compare_versions("moca-server")
+    assert table["champion"].tolist() == ["*", "", ""] and table["test.miou"].tolist() == [0.6, 0.4, 0.5]
 
     s3 = boto3.client("s3", endpoint_url=mlflow_server.env["MOCA_S3_ENDPOINT_URL"])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=mlflow_server.artifact_bucket)["Contents"]]

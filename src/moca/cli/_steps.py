@@ -21,6 +21,8 @@ SetOption = typer.Option(
 )  # fmt: skip
 TrackOption = typer.Option(False, "--track", help="Record the run in MLflow: a run for this command, the step's "
                            "run nested under it (store: $MLFLOW_TRACKING_URI or .moca/).")
+MetricsOption = typer.Option(None, "--metrics", help="Also write the step's metrics (its manifest's `metrics`) to "
+                             "this JSON file, outside the step folder: what `dvc metrics` reads (dvc.yaml).")
 DataOption = typer.Option(..., "--data", help="AVSBench root (the folder holding Single-source/, Multi-sources/ "
                           "or metadata.csv).")
 BenchmarkOption = typer.Option(..., "--benchmark", help="s4, ms3 or avss.")
@@ -54,10 +56,13 @@ def _parent_run(command: str, config: Any, track: bool) -> Iterator[str]:
     finish_pipeline_run(parent, "FINISHED")
 
 
-def run_step(step: str, command: str, config: Any, inputs: Any, out: Path, track: bool) -> Any:
-    """`moca.steps.<step>.run` with this command's section of `config`; returns the StepResult."""
+def run_step(step: str, command: str, config: Any, inputs: Any, out: Path, track: bool,
+             metrics: Path | None = None) -> Any:
+    """`moca.steps.<step>.run` with this command's section of `config`; returns the StepResult. With `metrics`,
+    the step's metrics (`{"test.miou": 0.41, ...}`) are also written there as JSON."""
     import dataclasses
 
+    from moca.io import write_json
     from moca.steps import step_run, step_spec
 
     with _parent_run(command, config, track) as parent:
@@ -65,4 +70,6 @@ def run_step(step: str, command: str, config: Any, inputs: Any, out: Path, track
         result = step_run(step)(getattr(config, step_spec(step).section), inputs, out)
     if result.skipped:
         typer.echo(f"{out}: inputs, config and code unchanged since its last run; reused")
+    if metrics is not None:
+        write_json(metrics, result.metrics)
     return result

@@ -23,5 +23,19 @@ def synth_command(
     typer.echo(f"wrote {videos} synthetic {benchmark} videos to {root}")
 
 
+@data_app.command("publish")
+def publish_command(
+    dvc_file: Path = typer.Argument(Path("data.dvc"), help="The .dvc file naming the version (after `dvc push`)."),
+    to: str = typer.Option(..., "--to", help="The data pointer to move: s3://BUCKET/pointers/NAME.dvc."),
+    remote: str | None = typer.Option(None, "--remote",
+                                      help="DVC remote (name or URL) holding the version; default: the default."),
+) -> None:
+    """Point a data pointer in the store at the version DVC_FILE names: what recurring runs, the in-cluster submit
+    Job and the Prefect flow read at each run (they have no git checkout)."""
+    from moca.versioning import publish
+
+    typer.echo(f"{to} -> {publish(dvc_file, to, remote=remote)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, MetricsOption, SetOption, TrackOption
 
 
 def validate_command(
@@ -23,6 +23,7 @@ def validate_command(
     config: Path = ConfigOption,
     sets: list[str] = SetOption,
     track: bool = TrackOption,
+    metrics: Path = MetricsOption,
 ) -> None:  # fmt: skip
     """Check every frame, mask and wav; exit 1 and print what failed when the data fails its suite."""
     from moca.cli._steps import load, run_step
@@ -36,7 +37,8 @@ def validate_command(
     if counts is not None:
         sets = [*sets, f"validate.expected_counts={json.dumps(counts)}"]
     settings = load("validate", config, sets)
-    result = run_step("validate", "data validate", settings, Inputs(data=data, benchmark=benchmark), report, track)
+    result = run_step("validate", "data validate", settings, Inputs(data=data, benchmark=benchmark), report, track,
+                      metrics)
     typer.echo((report / SUMMARY).read_text(encoding="utf-8").rstrip())
     typer.echo(f"report: {report} (Data Docs: {report / 'data_docs'})")
     require_passed(result, data)

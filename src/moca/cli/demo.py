@@ -43,8 +43,9 @@ def _synthesise(videos: int, seed: int) -> bool:
     return True
 
 
-def _compare(run_folder: Path, out: Path) -> Path:
-    """The table users read: MoCA with and without MPM against the floors on the test split (report + figures).
+def _compare(run_folder: Path, out: Path) -> tuple[Path, dict]:
+    """The table users read: MoCA with and without MPM against the floors on the test split (report + figures);
+    returns its folder and the table.
 
     The MPM predictions are the pipeline's own; the no-MPM run re-infers with the trained adapters and mpm=none.
     OWOD-BIND is left out here: SAM's automatic generator costs ~30 s per frame on CPU (`moca baseline owod-bind`).
@@ -63,8 +64,16 @@ def _compare(run_folder: Path, out: Path) -> Path:
     for name in ("centre", "all-foreground"):
         run_baseline(name, DATA, "s4", "test", compare / name)
         runs.append(RunSpec(name, "s4", compare / name))
-    build_report(runs, {"s4": DATA}, "test", compare / "report")
-    return compare / "report"
+    return compare / "report", build_report(runs, {"s4": DATA}, "test", compare / "report")
+
+
+def _pipeline_run_id(model_version: str) -> str:
+    """The MLflow pipeline run that registered `model_version` (the register step's run is nested in it)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    register_run = client.get_model_version("moca", model_version).run_id
+    return client.get_run(register_run).data.tags["mlflow.parentRunId"]
 
 
 def _first(run_folder: Path, pattern: str) -> Path | None:
@@ -79,6 +88,7 @@ def demo_command(
     sets: list[str] = SetOption,
 ) -> None:
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
+    from moca.report import log_report
     from moca.steps.kubeflow import run_local
     from moca.tracking.registry import champion
     from moca.tracking.runs import tracking_uri
@@ -98,7 +108,8 @@ def demo_command(
     pipeline_s = time.perf_counter() - pipeline_started
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
-    report = _compare(run_folder, out)
+    report, table = _compare(run_folder, out)
+    log_report(report, table, run_id=_pipeline_run_id(str(promotion["version"])))
     docs = _first(run_folder, "validate/report/data_docs/**/index.html")
     drift = run_folder / "validate" / "report" / "drift.md"
     lines = [
@@ -113,7 +124,8 @@ def demo_command(
         f"  Data Docs           {docs}",
         f"  drift vs champion   {drift if drift.is_file() else 'not checked (no champion before this run)'}",
         f"  evaluation report   {run_folder / 'evaluate' / 'table'}",
-        f"  comparison          {report / 'report.md'} (+ scores.png, qualitative_s4.png)",
+        f"  comparison          {report / 'report.md'} (+ scores.png, qualitative_s4.png; also artifacts of "
+        "the MLflow pipeline run)",
         f"  task outputs        {run_folder}",
         f"  look at it all      mlflow ui --backend-store-uri {tracking_uri()} --port 5000",
     ]

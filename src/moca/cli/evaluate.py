@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, MetricsOption, SetOption, TrackOption
 
 
 def evaluate_command(
@@ -19,6 +19,7 @@ def evaluate_command(
     config: Path = ConfigOption,
     sets: list[str] = SetOption,
     track: bool = TrackOption,
+    metrics: Path = MetricsOption,
 ) -> None:
     """Score predictions with the official mIoU and F-score; print both.
 
@@ -28,7 +29,7 @@ def evaluate_command(
 
     settings = load("evaluate", config, sets)
     result = run_step("evaluate", "evaluate", settings, Inputs(data=data, benchmark=benchmark,
-                                                               upstream={"predictions": pred}), out, track)
+                                                               upstream={"predictions": pred}), out, track, metrics)
     info = result.info
     typer.echo(f"{benchmark}/{info['split']} ({info['protocol']}): mIoU {info['miou']:.4f}  F-score "
                f"{info['fscore']:.4f}  ({info['videos']} videos, {info['frames']} frames) -> {out / 'evaluation.json'}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, MetricsOption, SetOption, TrackOption
 
 
 def infer_command(
@@ -21,6 +21,7 @@ def infer_command(
     config: Path = ConfigOption,
     sets: list[str] = SetOption,
     track: bool = TrackOption,
+    metrics: Path = MetricsOption,
 ) -> None:
     """Predict masks: audio-pixel map -> coarse mask -> SAM mask proposal matching.
 
@@ -32,7 +33,7 @@ def infer_command(
 
     settings = load("infer", config, sets)
     result = run_step("infer", "infer", settings, Inputs(data=data, benchmark=benchmark, upstream={"model": model}),
-                      out, track)
+                      out, track, metrics)
     info = result.info
     typer.echo(f"{info['method']}: {info['predicted']} frames predicted, {info['skipped_existing']} already done, "
                f"{info['fallbacks']} MPM fallbacks -> {out}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, SetOption, TrackOption
+from moca.cli._steps import BenchmarkOption, ConfigOption, DataOption, MetricsOption, SetOption, TrackOption
 
 
 def mine_pairs_command(
@@ -17,6 +17,7 @@ def mine_pairs_command(
     config: Path = ConfigOption,
     sets: list[str] = SetOption,
     track: bool = TrackOption,
+    metrics: Path = MetricsOption,
 ) -> None:
     """Mine top-K positives from other videos and sampled negatives for every frame of a split.
 
@@ -27,7 +28,7 @@ def mine_pairs_command(
     from moca.steps.runner import Inputs
 
     result = run_step("mine_pairs", "mine-pairs", load("mine_pairs", config, sets),
-                      Inputs(data=data, benchmark=benchmark), out, track)
+                      Inputs(data=data, benchmark=benchmark), out, track, metrics)
     info = result.info
     typer.echo(f"{info['pairs']} positive pairs and {info['negatives']} negatives for {info['frames']} frames of "
                f"{info['videos']} videos (descriptor cache {info['cache_hits']} hit / {info['cache_misses']} "

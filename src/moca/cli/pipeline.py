@@ -28,7 +28,8 @@ def run_command(
     config: Path = ConfigOption,
     local: bool = typer.Option(False, "--local", help="Run here with kfp.local (subprocesses, no Docker)."),
     host: str | None = typer.Option(None, "--host", help="Kubeflow Pipelines API URL to submit the run to."),
-    data_rev: str | None = typer.Option(None, "--data-rev", help="DVC md5 or git rev of data.dvc (default: config)."),
+    data_rev: str | None = typer.Option(None, "--data-rev",
+                                        help="DVC md5, data pointer s3://.../NAME.dvc, or git rev of data.dvc."),
     run_name: str | None = typer.Option(None, "--run-name", help="Name of the run (KFP and MLflow)."),
     pipeline_root: Path = typer.Option(Path(".moca/pipeline-root"), "--pipeline-root",
                                        help="With --local: where task outputs go."),
@@ -56,12 +57,15 @@ def schedule_command(
     cron: str = typer.Option("0 0 3 * * *", "--cron", help="6-field cron: seconds minutes hours day month weekday."),
     config: Path = ConfigOption,
     job_name: str | None = typer.Option(None, "--name", help="Recurring run name (default: <pipeline>-nightly)."),
+    data_rev: str | None = typer.Option(None, "--data-rev",
+                                        help="Data pointer s3://.../NAME.dvc (read at each run) or a pinned md5."),
     sets: list[str] = SetOption,
 ) -> None:
     """Create a Kubeflow recurring run of the pipeline (one at a time, no catch-up)."""
     from moca.steps.kubeflow import schedule
 
-    typer.echo(f"created recurring run {schedule(host, config, cron, job_name=job_name, overrides=sets)} ({cron})")
+    created = schedule(host, config, cron, job_name=job_name, overrides=sets, data_rev=data_rev)
+    typer.echo(f"created recurring run {created} ({cron})")
 
 
 def register(app: typer.Typer) -> None:

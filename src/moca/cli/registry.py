@@ -14,22 +14,33 @@ def compare_command(
     name: str = NAME_OPTION,
     output: str = typer.Option("table", "--format", help="table, csv or json."),
 ) -> None:
-    """Print every registered version: champion marker, metrics, data version, git SHA, config hash."""
+    """Print every registered version side by side: champion marker, its scores (the metrics of its logged model,
+    as the MLflow UI shows them), the metric promotion judged it by, data version, git SHA, config hash, and the
+    promotion decision."""
     from moca.errors import ConfigError
     from moca.tracking.registry import compare_versions
 
+    if output not in ("table", "csv", "json"):
+        raise ConfigError(f"--format {output!r}: choose table, csv or json")
     table = compare_versions(name)
     if table.empty:
         typer.echo(f"no versions of model {name!r} are registered")
-        return
-    if output == "csv":
+    elif output == "csv":
         typer.echo(table.to_csv(index=False), nl=False)
     elif output == "json":
         typer.echo(table.to_json(orient="records", date_format="iso", indent=2))
-    elif output == "table":
-        typer.echo(table.to_string(index=False))
     else:
-        raise ConfigError(f"--format {output!r}: choose table, csv or json")
+        champion = table[table["champion"] == "*"]
+        if champion.empty:
+            typer.echo(f"model {name!r}: no champion")
+        else:
+            judged_by = champion["judged_by"].iloc[0].replace("(max)", "(higher is better)")
+            typer.echo(f"model {name!r}: champion v{champion['version'].iloc[0]}, judged by "
+                       f"{judged_by.replace('(min)', '(lower is better)')}")
+        typer.echo(table.drop(columns=["judged_by", "decision"]).to_string(index=False))
+        typer.echo("\ndecisions:")
+        for version, decision in zip(table["version"], table["decision"]):
+            typer.echo(f"  v{version}: {decision or '(none recorded)'}")
 
 
 @models_app.command("promote")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moca.cli._steps import ConfigOption, SetOption, TrackOption
+from moca.cli._steps import ConfigOption, MetricsOption, SetOption, TrackOption
 
 
 def train_command(
@@ -17,6 +17,7 @@ def train_command(
     config: Path = ConfigOption,
     sets: list[str] = SetOption,
     track: bool = TrackOption,
+    metrics: Path = MetricsOption,
 ) -> None:
     """Train the adapters; each rank of a torchrun / Kubeflow PyTorchJob launch runs this same command.
 
@@ -32,7 +33,7 @@ def train_command(
     if root is None:
         raise ConfigError("no dataset: pass --data or set train.data.root")
     inputs = Inputs(data=root, benchmark=settings.train.data.benchmark, upstream={"pairs": pairs})
-    result = run_step("train", "train", settings, inputs, out, track)
+    result = run_step("train", "train", settings, inputs, out, track, metrics)
     typer.echo(f"trained {result.metrics['steps']:.0f} steps (resumed from {result.info['resumed_from']}); final "
                f"loss {result.metrics['final_loss']:.4f}; adapters in {out / 'adapters.pt'}")
 

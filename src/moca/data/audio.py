@@ -176,10 +176,11 @@ def resample(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Ten
     return out.reshape(shape[:-1] + out.shape[-1:])
 
 
-def load_waveform(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
-    """Mono float32 waveform (n,) at `sample_rate`: channels averaged, resampled if needed (module docstring)."""
-    data, rate = read_wav(path)  # DataError for missing, undecodable, empty or non-finite audio
-    mono = torch.from_numpy(data).mean(dim=0)
+def load_waveform(path: str | Path, sample_rate: int = 16000, data: bytes | None = None) -> torch.Tensor:
+    """Mono float32 waveform (n,) at `sample_rate`: channels averaged, resampled if needed (module docstring).
+    With `data`, the WAV bytes are decoded instead of the file and `path` only names them in errors."""
+    samples, rate = read_wav(path, data)  # DataError for missing, undecodable, empty or non-finite audio
+    mono = torch.from_numpy(samples).mean(dim=0)
     return resample(mono, rate, sample_rate)
 
 

@@ -8,6 +8,7 @@ later inside a DataLoader worker.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,12 @@ from moca.errors import DataError
 WAV_FORMATS = {"WAV", "WAVEX", "RF64"}
 
 
-def _open_image(path: Path) -> Image.Image:
-    if not path.is_file():
+def _open_image(path: Path, data: bytes | None = None) -> Image.Image:
+    """Decode the image file `path`, or the encoded bytes `data` (then `path` only names them in errors)."""
+    if data is None and not path.is_file():
         raise DataError(path, "file not found")
     try:
-        with Image.open(path) as image:
+        with Image.open(path if data is None else io.BytesIO(data)) as image:
             image.load()  # force the full decode so truncation is caught here
             return image.copy()
     # PIL raises a zoo of types on malformed input (OSError, SyntaxError, ValueError, struct.error, EOFError,
@@ -44,10 +46,11 @@ def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """A frame as uint8 (H, W, 3) RGB."""
+def read_image(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """A frame as uint8 (H, W, 3) RGB, from the file `path` or from encoded bytes `data` (PNG, JPEG...) that
+    `path` names in errors (a served model's input)."""
     path = Path(path)
-    return _to_rgb(_open_image(path), path)
+    return _to_rgb(_open_image(path, data), path)
 
 
 # How a binary mask (S4, MS3) may store background/foreground, by the kind of PNG. Index 0 / level 0 is background,
@@ -148,13 +151,14 @@ def read_mask(path: str | Path, benchmark: str) -> np.ndarray:
     return _avss_mask(_open_image(path), path) if benchmark == "avss" else read_binary_mask(path)
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """A wav file as float32 samples (channels, n) in [-1, 1] and its sample rate. No resampling here."""
+def read_wav(path: str | Path, data: bytes | None = None) -> tuple[np.ndarray, int]:
+    """A wav file (or WAV bytes `data`, named `path` in errors) as float32 samples (channels, n) in [-1, 1] and its
+    sample rate. No resampling here."""
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise DataError(path, "file not found")
     try:
-        with soundfile.SoundFile(path) as sound:
+        with soundfile.SoundFile(path if data is None else io.BytesIO(data)) as sound:
             if sound.format not in WAV_FORMATS:
                 raise DataError(path, f"not a WAV file (format {sound.format})")
             samples = sound.read(dtype="float32", always_2d=True)

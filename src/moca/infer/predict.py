@@ -174,20 +174,33 @@ def _plain(cfg: InferConfig) -> dict[str, Any]:
 _MODEL_CACHE: dict[str, Any] = {}
 
 
+def _model_key(model_dir: Path) -> str:
+    """The model's identity: its adapters, config and backbone manifest, so the copy MLflow makes of a model folder
+    (validating the serving example right after moca checked it) reuses the backbone already built."""
+    from moca.infer.model import find_adapters
+    from moca.io import sha256_file
+
+    adapters = find_adapters(model_dir)
+    beside = [adapters.parent / name for name in ("config.yaml", "backbones.json")]
+    return ":".join(sha256_file(f) for f in [adapters, *beside] if f.is_file())
+
+
 @torch.no_grad()
 def predict_frames(model_dir: str | Path, model_input: Any) -> list[np.ndarray]:
-    """The MLflow pyfunc's predict: rows of `image` and `audio` paths -> one normalised audio-pixel map (H, W)
-    float32 per row, at the image's size (audio: the whole file, as ImageBind embeds a clip)."""
+    """The MLflow pyfunc's predict (the serving contract, docs/tracking.md): rows of `image` (encoded PNG or JPEG
+    bytes) and `audio` (WAV bytes) -> one normalised audio-pixel map (H, W) float32 in [0, 1] per row, at the
+    image's size (audio: the whole clip, as ImageBind embeds one)."""
     from moca.data.audio import AudioConfig, frame_audio_input, load_waveform
     from moca.data.readers import read_image
     from moca.infer.model import load_model
     from moca.models import audio_pixel_map
 
-    # Decode every input before building the model: a bad path fails in milliseconds, not after building a
-    # 1.2 B-parameter backbone (MLflow's input-example check at registration relies on this).
-    rows = [(read_image(image), load_waveform(audio, AudioConfig().sample_rate))  # ImageBind: fixed 16 kHz
-            for image, audio in zip(model_input["image"], model_input["audio"])]
-    key = str(Path(model_dir).resolve())
+    # Decode every input before building the model: a bad row fails in milliseconds, naming itself, not after
+    # building a 1.2 B-parameter backbone.
+    rows = [(read_image(f"input row {i}: image", bytes(image)),
+             load_waveform(f"input row {i}: audio", AudioConfig().sample_rate, bytes(audio)))  # ImageBind: 16 kHz
+            for i, (image, audio) in enumerate(zip(model_input["image"], model_input["audio"]))]  # fmt: skip
+    key = _model_key(Path(model_dir))
     if key not in _MODEL_CACHE:  # pyfunc calls predict many times; building the backbone once is enough
         _MODEL_CACHE[key] = load_model(model_dir)
     loaded = _MODEL_CACHE[key]

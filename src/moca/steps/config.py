@@ -24,8 +24,13 @@ from moca.steps.register import RegisterConfig
 from moca.steps.validate import ValidateConfig
 from moca.train.run import TrainConfig
 
-COMPONENTS = ("start_run", "ingest", "validate", "stop_run", "mine_pairs", "train", "infer", "evaluate", "register")
+COMPONENTS = ("start_run", "ingest", "validate", "stop_run", "mine_pairs", "train", "infer", "evaluate", "register",
+              "finish_run")
 STEP_SECTIONS = ("data", "validate", "mining", "train", "infer", "evaluate", "register")
+# The one label GPU nodes carry (NVIDIA GPU feature discovery sets it), and their taint: the pipeline's GPU tasks,
+# the PyTorchJob (k8s/overlays/gpu) and the docs all use these (tests/k8s checks that they agree).
+GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass
@@ -33,8 +38,27 @@ class GpuConfig:
     enabled: bool = False  # request an accelerator for the GPU components (train, infer)
     accelerator_type: str = "nvidia.com/gpu"
     accelerator_limit: int = 1
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = field(default_factory=list)  # {key, operator, value, effect}
+    node_selector: dict[str, str] = field(default_factory=lambda: dict(GPU_NODE_SELECTOR))
+    tolerations: list[dict[str, Any]] = field(default_factory=lambda: [dict(GPU_TOLERATION)])
+
+
+@dataclass
+class ResourceConfig:
+    """CPU and memory of one task's container (Kubernetes quantities)."""
+
+    cpu_request: str = "500m"
+    cpu_limit: str = "2"
+    memory_request: str = "2Gi"
+    memory_limit: str = "8Gi"
+
+
+@dataclass
+class WeightsCacheConfig:
+    """The volume backbone weights are cached on, mounted where MOCA_WEIGHTS_CACHE points (k8s/base/kfp)."""
+
+    pvc: str = "moca-weights-cache"  # "" = no volume (each task fetches weights into its own scratch)
+    path: str = "/cache/weights"
+    components: tuple[str, ...] = ("mine_pairs", "train", "infer")  # the tasks that load released weights
 
 
 @dataclass
@@ -49,15 +73,31 @@ class KfpConfig:
     gpu: GpuConfig = field(default_factory=GpuConfig)
     pod_labels: dict[str, str] = field(default_factory=lambda: {"moca.io/pipeline-access": "true"})
     caching: bool = True
+    # What each pod's environment is made of: Secret and ConfigMap keys (in the pipeline's namespace, k8s/base/kfp)
+    # set as env vars of the same name. The pods have no other configuration.
+    secret_env: dict[str, list[str]] = field(default_factory=lambda: {
+        "moca-s3": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]})
+    config_map_env: dict[str, list[str]] = field(default_factory=lambda: {"moca-env": [
+        "MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION",
+        "MOCA_WEIGHTS_CACHE", "MOCA_ALLOWED_ROOTS", "DVC_NO_ANALYTICS", "DO_NOT_TRACK"]})
+    weights_cache: WeightsCacheConfig = field(default_factory=WeightsCacheConfig)
+    # Requests and limits per component; `default` for those not named.
+    resources: dict[str, ResourceConfig] = field(default_factory=lambda: {"default": ResourceConfig()})
 
     def __post_init__(self) -> None:
-        unknown = (set(self.images) | set(self.gpu_components)) - set(COMPONENTS)
+        named = set(self.images) | set(self.gpu_components) | set(self.weights_cache.components)
+        unknown = (named | set(self.resources) - {"default"}) - set(COMPONENTS)
         if unknown:
             raise ConfigError(f"kfp: unknown component(s) {sorted(unknown)}; known: {COMPONENTS}")
+        if "default" not in self.resources:
+            raise ConfigError("kfp.resources: needs a `default` entry (the tasks not named)")
 
     def image(self, component: str) -> str:
         default = self.gpu_image if component in self.gpu_components else self.cpu_image
         return self.images.get(component, default)
+
+    def resources_of(self, component: str) -> ResourceConfig:
+        return self.resources.get(component, self.resources["default"])
 
 
 @dataclass
@@ -65,7 +105,9 @@ class RetrainConfig:
     """The Prefect retraining flow (moca.pipelines.retrain_flow)."""
 
     cron: str = "0 3 * * *"  # 5-field cron (Prefect); Kubeflow recurring runs use 6 fields
-    dvc_file: str = "data.dvc"  # names the newest data version
+    # Names the newest data version: a local .dvc file, or a data pointer in the store (s3://.../NAME.dvc), which
+    # is what the flow reads in its image (no checkout there).
+    dvc_file: str = "data.dvc"
     webhook_url: str = ""  # POSTed a JSON summary of each flow run; "" = log only
     wait_timeout_s: int = 6 * 3600  # how long to wait for a Kubeflow run
 
@@ -140,10 +182,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), s
 def load_pipeline_config(path: str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
     """A config for a whole pipeline run, every step's settings checked now (weights named with their hash, the
     benchmark the training expects), not in a pod an hour into the run."""
+    return check_pipeline_config(load_config(path, overrides))
+
+
+def check_pipeline_config(config: PipelineConfig) -> PipelineConfig:
+    """Run every step's own check on its section (returns `config`)."""
     from moca.steps import PIPELINE, step_spec
     from moca.steps.runner import Inputs
 
-    config = load_config(path, overrides)
     inputs = Inputs(benchmark=config.data.benchmark)
     for name in PIPELINE:
         spec = step_spec(name)

@@ -1,6 +1,7 @@
-"""Evaluate: official AVSBench scores of the predictions (moca.evaluate), as `evaluation.json` and a Markdown
-table `evaluation.md`. A failure (missing or unreadable prediction, no annotated frame, a non-finite score)
-raises, so nothing gets registered."""
+"""Evaluate: official AVSBench scores of the predictions (moca.evaluate), as `evaluation.json`, a Markdown table
+`evaluation.md`, the per-video (and per-category, per-class) tables as JSON rows (MLflow tables in a tracked run)
+and, for a MoCA prediction folder, `qualitative.png`. A failure (missing or unreadable prediction, no annotated
+frame, a non-finite score) raises, so nothing gets registered."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from moca.errors import ConfigError, MocaError
 from moca.io import atomic_write_text, write_json
 from moca.steps.runner import Inputs, step
 
-SCORES, TABLE = "evaluation.json", "evaluation.md"
+SCORES, TABLE, FIGURE = "evaluation.json", "evaluation.md", "qualitative.png"
+# The tables of a result: its key, and the name of each row's key column.
+TABLES = {"per_video": "video", "per_category": "category", "per_class": "class"}
 
 
 @dataclass
@@ -43,8 +46,22 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_files(folder: Path) -> dict[str, Path]:
+    """The tables an evaluation folder holds, by MLflow artifact file (`evaluation/per_category.json`, ...): the
+    evaluate and register runs log them under the same names, so the UI compares them across runs."""
+    files = {f"evaluation/{name}.json": folder / f"{name}.json" for name in TABLES}
+    return {artifact: path for artifact, path in files.items() if path.is_file()}
+
+
+def _write_tables(result: dict[str, Any], folder: Path) -> dict[str, str]:
+    for name, key in TABLES.items():
+        if result.get(name):
+            write_json(folder / f"{name}.json", [{key: label, **row} for label, row in result[name].items()])
+    return {artifact: path.name for artifact, path in table_files(folder).items()}
+
+
 @step("evaluate", section="evaluate", config=EvaluateConfig, produces="evaluation", reads=("predictions",),
-      outputs=(SCORES, TABLE))
+      outputs=(SCORES, TABLE), data_split=lambda config: config.split)
 def run(config: EvaluateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.evaluate import evaluate_predictions
 
@@ -55,7 +72,16 @@ def run(config: EvaluateConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
         raise MocaError(f"{predictions}: evaluation produced non-finite scores {scores}; nothing will be registered")
     write_json(folder / SCORES, result)
     atomic_write_text(folder / TABLE, render_table(result))
+    tables = _write_tables(result, folder)
+    figure = []
+    if (predictions / "_maps").is_dir():  # a MoCA folder: its audio-pixel maps and coarse masks can be drawn
+        from moca.report.figures import qualitative_grid
+
+        title = f"{inputs.benchmark}/{config.split}: mIoU {scores['miou']:.3f}, F {scores['fscore']:.3f}"
+        drawn = qualitative_grid(predictions, inputs.dataset(), inputs.benchmark, config.split, folder / FIGURE,
+                                 title=title)
+        figure = [FIGURE] if drawn is not None else []
     return {"metrics": {f"{config.split}.{k}": v for k, v in scores.items()},
             "info": {"split": config.split, "protocol": config.protocol, **scores, "videos": result["num_videos"],
                      "frames": result["num_frames"]},
-            "artifacts": [SCORES, TABLE]}
+            "artifacts": [SCORES, TABLE, *figure], "tables": tables}

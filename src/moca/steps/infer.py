@@ -39,7 +39,8 @@ def model_source(inputs: Inputs) -> str:
 
 
 @step("infer", section="infer", config=InferStepConfig, produces="predictions", reads=("model",),
-      outputs=("infer_manifest.json",), keep=True, volatile=("device",), check=check)
+      outputs=("infer_manifest.json",), keep=True, volatile=("device",), check=check,
+      data_split=lambda config: config.split)
 def run(config: InferStepConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.infer import run_inference
 

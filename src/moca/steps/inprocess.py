@@ -21,7 +21,9 @@ def run_pipeline(config: PipelineConfig, run_dir: str | Path, run_name: str,
     validation (ValidationFailed, report kept); a failing step fails the parent run and leaves earlier outputs."""
     run_dir = Path(run_dir)
     config_hash = config.model_config_hash()
-    source = dataclasses.replace(config.data, rev=config.data.rev if data_rev is None else data_rev)
+    # One machine: fetch the data once into the run folder, not by reference for each step.
+    source = dataclasses.replace(config.data, rev=config.data.rev if data_rev is None else data_rev,
+                                 by_reference=False)
     parent = start_pipeline_run(run_name, params=config.section("data"), experiment=config.experiment,
                                 tags={"moca.config_hash": config_hash, "moca.git_sha": git_sha()})
     tracked = Inputs(benchmark=config.data.benchmark, parent_run_id=parent, model_name=config.model_name,

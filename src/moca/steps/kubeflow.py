@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import time
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from moca.errors import ConfigError, MocaError
-from moca.steps.config import PipelineConfig, load_pipeline_config
+from moca.steps.config import COMPONENTS, PipelineConfig, load_pipeline_config
+from moca.steps.ingest import CONTENT_HASH
 from moca.tracking.runs import git_sha
 
 log = logging.getLogger("moca.steps")
@@ -62,18 +65,39 @@ def compile_pipeline(config_path: str | Path, out: str | Path, overrides: Sequen
 
 
 def resolve_data_rev(config: PipelineConfig, data_rev: str | None) -> str:
-    """A git rev becomes the DVC md5 its `.dvc` file names here: pods have no git checkout to resolve it in."""
-    rev = config.data.rev if data_rev is None else data_rev
-    from moca.versioning import VERSION_PATTERN, version_at_rev
+    """A git rev becomes the DVC md5 its `.dvc` file names here: pods have no git checkout to resolve it in. A DVC
+    md5, a content hash, a data pointer (read by the run's start_run task, so each run of a schedule gets the
+    newest version) and "" (the folder as is) pass unchanged."""
+    import dataclasses
 
-    if not rev or VERSION_PATTERN.match(rev):
+    from moca.steps.ingest import resolve_version
+    from moca.versioning import VERSION_PATTERN, is_pointer
+
+    rev = config.data.rev if data_rev is None else data_rev
+    if not rev or VERSION_PATTERN.match(rev) or CONTENT_HASH.match(rev) or is_pointer(rev):
         return rev
-    return version_at_rev(rev, f"{config.data.path}.dvc")
+    return resolve_version(dataclasses.replace(config.data, rev=rev))
 
 
 def _arguments(config: PipelineConfig, data_rev: str | None, run_name: str | None) -> dict[str, str]:
     return {"data_rev": resolve_data_rev(config, data_rev),
             "run_name": run_name or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"}  # fmt: skip
+
+
+PLACEHOLDER_DIGEST = re.compile(r"@sha256:0{64}$")
+
+
+def check_cluster_ready(config: PipelineConfig, data_rev: str) -> None:
+    """What a cluster run cannot do without: images that exist (no placeholder digest) and a data version pods can
+    fetch (not the submitting machine's folder)."""
+    images = {name: config.kfp.image(name) for name in COMPONENTS}
+    placeholders = sorted(name for name, image in images.items() if PLACEHOLDER_DIGEST.search(image))
+    if placeholders:
+        raise ConfigError(f"kfp: {', '.join(placeholders)} would run a placeholder image digest "
+                          f"({images[placeholders[0]]}); `make images` pins the pushed digests (docker/README.md)")
+    if not data_rev or CONTENT_HASH.match(data_rev):
+        raise ConfigError("data.rev: a cluster run needs a data version its pods can fetch: a DVC md5, a data "
+                          "pointer (s3://.../NAME.dvc) or a git rev of data.dvc, not the local folder")
 
 
 @contextlib.contextmanager
@@ -96,23 +120,42 @@ def _recording_run_folders(pipeline_root: Path) -> Iterator[list[Path]]:
         yield folders
 
 
+@contextlib.contextmanager
+def _run_key() -> Iterator[str]:
+    """What Kubeflow gives every pod of a run from its `pipeline/runid` label: a run key, here a fresh one that
+    kfp.local's task subprocesses inherit."""
+    from moca.steps.pod import RUN_KEY_ENV
+
+    previous = os.environ.get(RUN_KEY_ENV)
+    os.environ[RUN_KEY_ENV] = key = f"local-{uuid.uuid4()}"
+    try:
+        yield key
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_KEY_ENV, None)
+        else:
+            os.environ[RUN_KEY_ENV] = previous
+
+
 def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str | None = None,
               run_name: str | None = None, overrides: Sequence[str] = ()) -> Path:
     """Run the very same pipeline with kfp.local in subprocesses of this interpreter (no Docker, no cluster);
-    returns the run's folder (one subfolder per task, holding its output artifacts)."""
+    returns the run's folder (one subfolder per task, holding its output artifacts). With `kfp.caching`, kfp.local's
+    own cache (`pipeline_root/.kfp_cache`) reuses the tasks whose inputs did not change, as Kubeflow would."""
     from kfp import local
 
     built = build(config_path, overrides)
     pipeline_root = Path(pipeline_root).resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
     # use_venv=False: tasks run with this interpreter, where moca is installed (no pip install per task).
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True,
+               enable_caching=built.config.kfp.caching)  # fmt: skip
     started = time.perf_counter()
     with warnings.catch_warnings():
         # kfp.local warns on every task that the images and display names are unused here: true and expected.
         warnings.filterwarnings("ignore", message=".*(non-Python base image|have no effect in the current local)")
         try:
-            with _recording_run_folders(pipeline_root) as run_folders:
+            with _recording_run_folders(pipeline_root) as run_folders, _run_key():
                 built.func(**_arguments(built.config, data_rev, run_name))
         except RuntimeError as exc:  # kfp.local's way of saying a task failed; its log is above
             raise PipelineFailed(_plain(str(exc))) from exc
@@ -123,11 +166,13 @@ def run_local(config_path: str | Path, pipeline_root: str | Path, data_rev: str 
 
 def submit(host: str, config_path: str | Path, data_rev: str | None = None, run_name: str | None = None,
            overrides: Sequence[str] = ()) -> str:
-    """Submit one run to the Kubeflow Pipelines API at `host`; returns the run id."""
+    """Submit one run to the Kubeflow Pipelines API at `host`; returns the run id. The runtime parameters (lr,
+    epochs, ...) default to the config's values, `--set` ones included; the KFP UI can change them per run."""
     import kfp
 
     built = build(config_path, overrides)
     arguments = _arguments(built.config, data_rev, run_name)
+    check_cluster_ready(built.config, arguments["data_rev"])
     client = kfp.Client(host=host)
     result = client.create_run_from_pipeline_func(built.func, arguments=arguments, run_name=arguments["run_name"],
                                                   experiment_name=built.config.experiment)
@@ -151,17 +196,27 @@ def check_kfp_cron(cron: str) -> str:
 
 
 def schedule(host: str, config_path: str | Path, cron: str, job_name: str | None = None,
-             overrides: Sequence[str] = (), package_dir: str | Path = ".moca/pipeline") -> str:
-    """Create a recurring run (6-field cron) at `host`, one at a time and no catch-up; returns its id."""
+             overrides: Sequence[str] = (), package_dir: str | Path = ".moca/pipeline",
+             data_rev: str | None = None) -> str:
+    """Create a recurring run (6-field cron) at `host`, one at a time and no catch-up; returns its id. Its data
+    is a data pointer (each run reads the version it names then) or a pinned DVC md5: a git rev would be resolved
+    once, now, and retrain on the same data every time, so it is refused."""
     import kfp
+
+    from moca.versioning import VERSION_PATTERN, is_pointer
 
     cron = check_kfp_cron(cron)
     built = build(config_path, overrides)
+    rev = built.config.data.rev if data_rev is None else data_rev
+    if not (is_pointer(rev) or VERSION_PATTERN.match(rev)):
+        raise ConfigError(f"data.rev {rev!r}: a recurring run needs a data pointer (s3://.../NAME.dvc, updated with "
+                          "`moca data publish`), read at each run, or a pinned DVC md5")
+    check_cluster_ready(built.config, rev)
     package = compile_pipeline(config_path, Path(package_dir) / f"{built.config.name}.yaml", overrides)
     client = kfp.Client(host=host)
     experiment = client.create_experiment(name=built.config.experiment)
     recurring = client.create_recurring_run(
         experiment_id=experiment.experiment_id, job_name=job_name or f"{built.config.name}-nightly",
-        cron_expression=cron, pipeline_package_path=str(package), params={"data_rev": built.config.data.rev},
+        cron_expression=cron, pipeline_package_path=str(package), params={"data_rev": rev},
         max_concurrency=1, no_catchup=True, enabled=True)  # fmt: skip
     return str(recurring.recurring_run_id)

@@ -20,7 +20,7 @@ def check(config: MiningConfig, inputs: Inputs) -> None:
 
 
 @step("mine_pairs", section="mining", config=MiningConfig, produces="pairs", outputs=(PAIRS, NEGATIVES),
-      volatile=("device", "batch_size", "chunk_size"), check=check)
+      volatile=("device", "batch_size", "chunk_size"), check=check, data_split=lambda config: config.split)
 def run(config: MiningConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     from moca.mining import mine_pairs
 

@@ -16,6 +16,7 @@ import yaml
 
 from moca.errors import ConfigError
 from moca.io import read_json, write_json
+from moca.steps.evaluate import SCORES
 from moca.steps.runner import Inputs, step
 
 PROMOTION = "promotion.json"
@@ -49,25 +50,32 @@ def _model_name(config: RegisterConfig, inputs: Inputs) -> dict[str, str]:
       reads=("model", "evaluation", "report"), outputs=(PROMOTION,), key_inputs=_model_name)
 def run(config: RegisterConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     """`model` is a train step folder (adapters.pt, config.yaml), `evaluation` an evaluate step folder, `report`
-    (optional) a validate step folder whose stats.json describes the training data."""
+    (optional) a validate step folder whose stats.json describes the training data.
+
+    The scores are metrics of the logged model (what the registry compares and the UI shows on the version) and of
+    this run, measured on the data version (mlflow.data); the evaluation tables go with them."""
+    from moca.steps.evaluate import table_files
     from moca.tracking import runs
+    from moca.tracking.datasets import data_input
     from moca.tracking.pyfunc import log_model
-    from moca.tracking.registry import TRAINING_STATS, register_and_promote
+    from moca.tracking.registry import TRAINING_STATS, check_scores, log_scores, register_and_promote
 
     if not inputs.parent_run_id or not inputs.data_version:
         raise ConfigError("the register step runs inside a tracked pipeline run: it needs the parent run id and "
                           "the data version")
-    model, evaluation = inputs.path("model"), inputs.path("evaluation") / "evaluation.json"
-    scores = read_json(evaluation)
-    split = str(scores.get("split"))
-    model_uri = log_model(model / "adapters.pt", model / "config.yaml", _backbones(model / "config.yaml"))
+    model, evaluation = inputs.path("model"), inputs.path("evaluation")
+    result = read_json(evaluation / SCORES)
+    split = str(result.get("split"))
+    scores = {f"{split}.{name}": result.get(name) for name in METRICS}
+    check_scores(scores, str(evaluation / SCORES))
+    logged = log_model(model / "adapters.pt", model / "config.yaml", _backbones(model / "config.yaml"))
+    log_scores(logged.model_id, scores, data_input(inputs.data_version, str(result.get("benchmark", inputs.benchmark))))
+    for artifact_file, path in table_files(evaluation).items():
+        runs.log_table(read_json(path), artifact_file)
     if inputs.upstream.get("report") and (inputs.path("report") / "stats.json").is_file():
         runs.log_artifacts(inputs.path("report") / "stats.json", artifact_path=str(Path(TRAINING_STATS).parent))
-    others = {f"{split}.{name}": scores[name] for name in METRICS if name != config.metric}
-    decision = register_and_promote(model_uri, config.metric, scores[config.metric], split, name=inputs.model_name,
-                                    metrics=others, tags={"data_version": inputs.data_version,
-                                                          "config_hash": inputs.config_hash})  # fmt: skip
-    record: dict[str, Any] = {**asdict(decision), "model_uri": model_uri, "model_name": inputs.model_name}
+    decision = register_and_promote(logged.model_uri, config.metric, split, name=inputs.model_name,
+                                    tags={"data_version": inputs.data_version, "config_hash": inputs.config_hash})
+    record: dict[str, Any] = {**asdict(decision), "model_uri": logged.model_uri, "model_name": inputs.model_name}
     write_json(folder / PROMOTION, record)
-    return {"metrics": {"promoted": decision.promoted, "version": float(decision.version)}, "info": record,
-            "artifacts": [PROMOTION]}
+    return {"metrics": scores, "info": record, "artifacts": [PROMOTION]}

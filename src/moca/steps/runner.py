@@ -13,8 +13,9 @@ puts them back) -- except for steps whose folder is worth keeping (`keep=True`: 
 inference): there an attempt with the same settings continues in place (exact resume), and one with other settings
 is refused, naming the keys that differ. A folder that holds anything but this step's outputs is never touched.
 
-With `inputs.parent_run_id` the step is a nested MLflow run (params, metrics, the manifest and declared artifacts);
-a failing step fails the parent run too. Without it the step runs untracked.
+With `inputs.parent_run_id` the step is a nested MLflow run (params, metrics, the dataset it read as an
+`mlflow.data` input named by its data version, tables, the manifest and declared artifacts); a failing step fails
+the parent run too. Without it the step runs untracked.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class StepResult:
         return dict(self.manifest.get("info", {}))
 
 
-# What a step body returns: metrics (floats, logged to MLflow), info (anything, kept in the manifest) and
-# artifacts (paths relative to the step folder, logged to the step's MLflow run).
+# What a step body returns: metrics (floats, logged to MLflow), info (anything, kept in the manifest), artifacts
+# (paths relative to the step folder, logged to the step's MLflow run) and tables ({MLflow artifact file: a JSON
+# file of rows in the step folder}, logged with mlflow.log_table).
 Body = Callable[[Any, Inputs, Path], Mapping[str, Any]]
 
 
@@ -109,16 +111,20 @@ class Step:
     volatile: tuple[str, ...] = ()  # config keys that do not change the result (devices, workers, paths)
     check: Callable[[Any, Inputs], None] | None = None  # fails fast on unusable settings, before any work
     key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None  # inputs beyond data and upstream
+    # The one split of the dataset it reads (from its config), None = all of it: a task on a cluster fetches that.
+    data_split: Callable[[Any], str] | None = None
 
 
 def step(name: str, section: str, config: type, produces: str, reads: tuple[str, ...] = (),
          outputs: tuple[str, ...] = (), keep: bool = False, volatile: tuple[str, ...] = (),
          check: Callable[[Any, Inputs], None] | None = None,
-         key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None) -> Callable[[Body], Any]:
+         key_inputs: Callable[[Any, Inputs], Mapping[str, str]] | None = None,
+         data_split: Callable[[Any], str] | None = None) -> Callable[[Body], Any]:
     """Turn `body(config, inputs, folder) -> {metrics, info, artifacts}` into the step's `run(config, inputs, out)`."""
 
     def decorate(body: Body) -> Callable[..., StepResult]:
-        spec = Step(name, section, config, body, produces, reads, outputs, keep, volatile, check, key_inputs)
+        spec = Step(name, section, config, body, produces, reads, outputs, keep, volatile, check, key_inputs,
+                    data_split)
 
         @functools.wraps(body)
         def run(config: Any, inputs: Inputs | None = None, out: str | Path = ".") -> StepResult:
@@ -152,7 +158,7 @@ def execute(spec: Step, config: Any, inputs: Inputs, out: Path) -> StepResult:
     with _tracked(spec.name, inputs.parent_run_id, full):
         result = _run_or_reuse(spec, config, inputs, out, key, settings, full)
         if inputs.parent_run_id:
-            _log(result)
+            _log(spec, result, inputs)
         require_outputs(*(out / name for name in spec.outputs))
     return result
 
@@ -226,6 +232,7 @@ def _run_body(spec: Step, config: Any, inputs: Inputs, out: Path, key: dict[str,
         "metrics": {k: float(v) for k, v in produced.get("metrics", {}).items()},
         "info": produced.get("info", {}),
         "artifacts": list(produced.get("artifacts", [])),
+        "tables": dict(produced.get("tables", {})),
         "timings_s": {"started": round(started, 3), "total": round(time.time() - started, 3)},
         "outputs": output_hashes(out),
     }
@@ -331,13 +338,36 @@ def _tracked(step_name: str, parent_run_id: str, params: Mapping[str, Any]) -> I
         raise
 
 
-def _log(result: StepResult) -> None:
-    """Metrics, manifest and declared artifacts of a step into the active step run."""
-    from moca.tracking import runs
+def _data_read(result: StepResult, inputs: Inputs) -> tuple[str, Path] | None:
+    """(data version, folder) of the dataset a step read, or the one it produced (ingest: `info.data_version`)."""
+    if inputs.data is not None:
+        return str(result.manifest["inputs"]["data"]), Path(inputs.data)
+    if result.info.get("data_version") and result.info.get("data"):
+        return str(result.info["data_version"]), result.out / str(result.info["data"])
+    return None
 
+
+def _log(spec: Step, result: StepResult, inputs: Inputs) -> None:
+    """Into the active step run: the metrics the body did not log itself, the dataset read (mlflow.data; the
+    dataset a step produced goes on the pipeline run too), tables (mlflow.log_table), the manifest and the declared
+    artifacts."""
+    import mlflow
+
+    from moca.tracking import datasets, runs
+
+    run_id = mlflow.active_run().info.run_id
     runs.set_tags({"moca.skipped": result.skipped, "moca.data_version": result.manifest.get("data_version")})
-    if result.metrics:
-        runs.log_metrics(result.metrics)
+    logged = mlflow.get_run(run_id).data.metrics  # e.g. scores the register step logged on its model already
+    fresh = {k: v for k, v in result.metrics.items() if logged.get(k) != v}
+    if fresh:
+        runs.log_metrics(fresh)
+    if (read := _data_read(result, inputs)) is not None:
+        dataset = datasets.data_input(read[0], inputs.benchmark, read[1])
+        for target in (run_id, inputs.parent_run_id if spec.produces == "dataset" else ""):
+            if target:
+                datasets.log_input(dataset, spec.name, target)
+    for artifact_file, relative in result.manifest.get("tables", {}).items():
+        runs.log_table(read_json(result.out / relative), artifact_file)
     runs.log_artifacts(result.out / MANIFEST, artifact_path="step")
     for relative in result.manifest.get("artifacts", []):
         runs.log_artifacts(result.out / relative)

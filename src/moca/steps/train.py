@@ -34,7 +34,7 @@ VOLATILE = (*RUNTIME_FIELDS, "data.root")
 
 
 @step("train", section="train", config=TrainConfig, produces="model", reads=("pairs",), outputs=(ADAPTERS, CONFIG),
-      keep=True, volatile=VOLATILE, check=check)
+      keep=True, volatile=VOLATILE, check=check, data_split=lambda config: config.data.split)
 def run(config: TrainConfig, inputs: Inputs, folder: Path) -> dict[str, Any]:
     """Train on `inputs.data` (it replaces `train.data.root`); per-step losses go to MLflow when `train.tracking`
     is on, nested under this step's run in a tracked pipeline."""

@@ -5,7 +5,9 @@ Rules (issue 6, item 5; issue 8, item 4):
   metric that is missing or not finite is refused before anything is registered;
 - the new version takes `@champion` only if its metric on the configured split is *strictly* better (ties keep the
   champion); the first version becomes champion; a champion lacking that metric is never replaced automatically;
-- every version carries tags: data version, git SHA, config hash, `metric.<split>.<name>` values;
+- the scores are metrics of the version's logged model (MLflow 3 LoggedModel metrics, `<split>.<name>`, e.g.
+  `test.miou`): what the UI shows on the version, `search_logged_models` orders by, and promotion compares; every
+  version carries tags for its provenance (data version, git SHA, config hash) and the promotion decision;
 - the registered model keeps `moca.champion_history` (JSON list of versions, oldest first) so `rollback_champion`
   can restore the previous champion.
 
@@ -24,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +53,33 @@ class PromotionResult:
     reason: str
 
 
-def metric_tag(metric_name: str, split: str) -> str:
-    return f"metric.{split}.{metric_name}"
+def metric_key(metric_name: str, split: str) -> str:
+    return f"{split}.{metric_name}"
+
+
+def model_metrics(client: Any, model_id: str) -> dict[str, float]:
+    """The metrics of logged model `model_id`, the newest value of each."""
+    newest: dict[str, Any] = {}
+    for metric in client.get_logged_model(model_id).metrics or []:
+        current = newest.get(metric.key)
+        if current is None or (metric.timestamp, metric.step) >= (current.timestamp, current.step):
+            newest[metric.key] = metric
+    return {key: float(metric.value) for key, metric in newest.items()}
+
+
+def version_model_id(version: Any) -> str | None:
+    """The logged model a version was registered from. Stores that do not keep `model_id` keep the source
+    `models:/<model id>`, which is where the UI reads it from too."""
+    match = re.fullmatch(r"models:/([^/@]+)", version.source or "")
+    return version.model_id or (match[1] if match else None)
+
+
+def version_metrics(client: Any, version: Any) -> dict[str, float]:
+    """A version's scores as the UI shows them: its logged model's metrics, or, for a version registered from a
+    run's artifacts, that run's metrics."""
+    if model_id := version_model_id(version):
+        return model_metrics(client, model_id)
+    return dict(client.get_run(version.run_id).data.metrics) if version.run_id else {}
 
 
 @contextlib.contextmanager
@@ -108,12 +136,11 @@ def _judge(client: Any, name: str, version: str, champion: str | None) -> tuple[
         split, metric, direction = tags[PROMOTION_METRIC_TAG].split("/")
     except (KeyError, ValueError) as exc:
         raise MocaError(f"model {name} v{version}: no valid {PROMOTION_METRIC_TAG} tag; cannot judge it") from exc
-    key = metric_tag(metric, split)
-    new = float(tags[key])
-    old_text = client.get_model_version(name, champion).tags.get(key)
-    if old_text is None:
+    key = metric_key(metric, split)
+    new = version_metrics(client, client.get_model_version(name, version))[key]
+    old = version_metrics(client, client.get_model_version(name, champion)).get(key)
+    if old is None:
         return False, f"champion v{champion} has no {key}; not comparable, keeping it (promote by hand if meant)"
-    old = float(old_text)
     better = new > old if direction == "max" else new < old
     relation = "beats" if better else ("ties" if new == old else "does not beat")
     return better, f"{key}: v{version} = {new:.6g} {relation} champion v{champion} = {old:.6g}"
@@ -142,29 +169,48 @@ def promote_version(version: str | int, force: bool = False, name: str = MODEL_N
     raise MocaError(f"model {name}: the champion changed {CAS_RETRIES} times while promoting v{version}; retry")
 
 
-def register_and_promote(model_uri: str, metric_name: str, metric_value: float, split: str,
-                         tags: Mapping[str, Any] | None = None, higher_is_better: bool = True,
-                         metrics: Mapping[str, float] | None = None, name: str = MODEL_NAME) -> PromotionResult:
-    """Register `model_uri` as a new version of `name` and promote it if it beats the champion.
+def check_scores(scores: Mapping[str, Any], where: str = "evaluation") -> None:
+    """Refuse a missing or non-finite score before anything is logged or registered."""
+    bad = {key: value for key, value in scores.items()
+           if not isinstance(value, (int, float)) or not math.isfinite(value)}  # fmt: skip
+    if bad or not scores:
+        raise MocaError(f"{where}: unusable scores {bad or dict(scores)}: evaluation did not produce a usable score; "
+                        "nothing registered")
 
-    Call this only after evaluation succeeded. `metrics` are extra `{split}.{metric}`-style values to tag (e.g. all
-    splits' scores); `tags` should hold data_version and config_hash (git_sha is filled in when absent).
+
+def log_scores(model_id: str, scores: Mapping[str, float], dataset: Any | None = None) -> None:
+    """Log evaluation scores (`{"test.miou": 0.41, ...}`) as metrics of logged model `model_id` and of the active
+    run, measured on `dataset` (moca.tracking.datasets.data_input). Checked first (`check_scores`): MLflow's model
+    metrics would store NaN as 0.0 and infinity as the largest float."""
+    from moca.tracking.runs import log_metrics
+
+    check_scores(scores, f"model {model_id}")
+    log_metrics(dict(scores), model_id=model_id, dataset=dataset)
+
+
+def register_and_promote(model_uri: str, metric_name: str, split: str, tags: Mapping[str, Any] | None = None,
+                         higher_is_better: bool = True, name: str = MODEL_NAME) -> PromotionResult:
+    """Register the logged model `model_uri` (`models:/m-...`) as a new version of `name` and promote it if it beats
+    the champion on its `<split>.<metric_name>` metric.
+
+    Call this only after evaluation succeeded and its scores were logged on the model (`log_scores`); a model
+    without that score registers nothing. `tags` must hold data_version and config_hash (git_sha is filled in when
+    absent).
     """
     import mlflow
 
-    if not isinstance(metric_value, (int, float)) or not math.isfinite(metric_value):
-        raise MocaError(f"{metric_name} on {split} is {metric_value!r}: evaluation did not produce a usable score; "
+    if not model_uri.startswith("models:/m-"):
+        raise MocaError(f"{model_uri}: not a logged model URI (models:/m-...); nothing registered")
+    key = metric_key(metric_name, split)
+    if key not in model_metrics(_client(), model_uri.removeprefix("models:/")):
+        raise MocaError(f"{model_uri}: has no {key} score (log_scores): evaluation did not produce a usable score; "
                         "nothing registered")
     version_tags: dict[str, Any] = {"git_sha": git_sha(), **(tags or {})}
     missing = [t for t in REQUIRED_TAGS if t not in version_tags]
     if missing:
         raise MocaError(f"register_and_promote needs tag(s) {missing}; nothing registered")
-    for key, value in (metrics or {}).items():
-        version_tags[f"metric.{key}"] = float(value)
-    version_tags[metric_tag(metric_name, split)] = float(metric_value)
     version_tags[PROMOTION_METRIC_TAG] = f"{split}/{metric_name}/{'max' if higher_is_better else 'min'}"
     clean = {str(k): str(v) for k, v in scrub_obj({str(k): str(v) for k, v in version_tags.items()}).items()}
-    configure()
     registered = mlflow.register_model(model_uri, name, tags=clean)
     return promote_version(registered.version, name=name)
 
@@ -188,23 +234,28 @@ def rollback_champion(name: str = MODEL_NAME) -> PromotionResult:
 
 
 def compare_versions(name: str = MODEL_NAME) -> Any:
-    """A DataFrame, one row per version (newest first): champion marker, metrics, provenance tags."""
+    """A DataFrame, one row per version (newest first): champion marker, the scores (its logged model's metrics, as
+    the UI shows them), the metric promotion judged it by, provenance tags, and the promotion decision."""
     import pandas as pd
 
     client = _client()
     versions = client.search_model_versions(f"name='{name}'")
     champion = _champion_version(client, name)  # search results do not carry aliases on every store
-    rows = []
+    rows, scores = [], {}
     for mv in versions:
-        row: dict[str, Any] = {"version": int(mv.version), "champion": "*" if str(mv.version) == champion else "",
-                               "created": pd.Timestamp(mv.creation_timestamp, unit="ms")}
-        for key in REQUIRED_TAGS:
-            row[key] = mv.tags.get(key, "")
-        row.update({k: float(v) for k, v in mv.tags.items() if k.startswith("metric.")})
-        row["decision"] = mv.tags.get(DECISION_TAG, "")
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    return frame.sort_values("version", ascending=False, ignore_index=True) if rows else frame
+        scores[int(mv.version)] = version_metrics(client, mv)
+        judged_by = mv.tags.get(PROMOTION_METRIC_TAG, "").split("/")
+        rows.append({"version": int(mv.version), "champion": "*" if str(mv.version) == champion else "",
+                     "judged_by": f"{judged_by[0]}.{judged_by[1]} ({judged_by[2]})" if len(judged_by) == 3 else "",
+                     **{key: mv.tags.get(key, "") for key in REQUIRED_TAGS},
+                     "created": pd.Timestamp(mv.creation_timestamp, unit="ms"),
+                     "decision": mv.tags.get(DECISION_TAG, "")})  # fmt: skip
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).join(pd.DataFrame.from_dict(scores, orient="index"), on="version")
+    metric_columns = sorted({key for values in scores.values() for key in values})
+    frame = frame[["version", "champion", *metric_columns, *[c for c in rows[0] if c not in ("version", "champion")]]]
+    return frame.sort_values("version", ascending=False, ignore_index=True)
 
 
 # Where the register step keeps the statistics of the data a version was trained on (the next run's drift

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from moca.config import flatten
-from moca.tracking.scrub import scrub, secret_values
+from moca.tracking.scrub import scrub, scrub_obj, secret_values
 
 DEFAULT_HOME = Path(".moca")
 DEFAULT_EXPERIMENT = "moca"
+RUN_KEY_TAG = "moca.run_key"  # names the parent run of one Kubeflow run (its run id), so tasks find it by key
 # MLflow refuses longer param values; the full config is logged as an artifact anyway.
 MAX_PARAM_LENGTH = 6000
 TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".txt", ".md", ".html", ".csv", ".log", ".cfg", ".ini", ".toml"}
@@ -103,10 +104,23 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     mlflow.set_tags(_clean_params(tags))
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, model_id: str | None = None,
+                dataset: Any | None = None) -> None:
+    """Metrics of the active run; with `model_id` also of that logged model (what the registry compares), with
+    `dataset` (moca.tracking.datasets.data_input) marked as measured on that data version."""
     import mlflow
 
-    mlflow.log_metrics({k: float(v) for k, v in flatten(metrics).items()}, step=step)
+    mlflow.log_metrics({k: float(v) for k, v in flatten(metrics).items()}, step=step, model_id=model_id,
+                       dataset=dataset)
+
+
+def log_table(rows: list[Mapping[str, Any]], artifact_file: str) -> None:
+    """A table artifact of the active run (`mlflow.log_table`): the UI shows it, and compares it across runs that
+    log the same `artifact_file`."""
+    import mlflow
+    import pandas as pd
+
+    mlflow.log_table(pd.DataFrame([scrub_obj(dict(row)) for row in rows]), artifact_file)
 
 
 def log_text(text: str, artifact_file: str) -> None:
@@ -191,6 +205,24 @@ def start_pipeline_run(run_name: str, params: Mapping[str, Any] | None = None,
     for key, value in _clean_params(params or {}).items():
         client.log_param(run.info.run_id, key, value)
     return run.info.run_id
+
+
+def pipeline_run_for(key: str, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
+                     params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None) -> str:
+    """The id of the parent run tagged with `key` (a Kubeflow run id) in `experiment`, created (named `run_name`)
+    when there is none yet. Tasks attach by this key rather than by a run id parameter, because parameters enter
+    Kubeflow's cache keys and a per-run id would make every task a cache miss."""
+    from mlflow import MlflowClient
+
+    if not key or not all(c.isalnum() or c in "-_.:" for c in key):
+        raise ValueError(f"pipeline run key {key!r}: expected letters, digits and -_.: only")
+    experiment_id = ensure_experiment(experiment)
+    found = MlflowClient().search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{key}'",
+                                       order_by=["attributes.start_time ASC"], max_results=1)  # fmt: skip
+    if found:
+        return found[0].info.run_id
+    return start_pipeline_run(run_name or key, params=params, tags={**(tags or {}), RUN_KEY_TAG: key},
+                              experiment=experiment)  # fmt: skip
 
 
 def finish_pipeline_run(run_id: str, status: str = "FINISHED", metrics: Mapping[str, float] | None = None) -> None:
