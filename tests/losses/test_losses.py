@@ -105,7 +105,8 @@ def test_softmax_relevance_weighs_every_pixel_by_its_audio_relevance():
     weights = relevance_weights(relevance, LossConfig(relevance="softmax", relevance_tau=1.0))
     torch.testing.assert_close(weights, torch.tensor([[1.0, 2, 3, 1]]) / 7)
     x = torch.tensor([[[0.0, 0], [1, 0], [5, 5], [9, 9]]])
-    torch.testing.assert_close(pma(x, x[:, :2], weights, "ssd"), torch.tensor([(1 * 0 + 2 * 0 + 3 * -41 + 1 * -145) / 7.0]))
+    expected = torch.tensor([(1 * 0 + 2 * 0 + 3 * -41 + 1 * -145) / 7.0])
+    torch.testing.assert_close(pma(x, x[:, :2], weights, "ssd"), expected)
     # a colder softmax tends to the single most relevant pixel
     cold = relevance_weights(relevance, LossConfig(relevance="softmax", relevance_tau=1e-3))
     torch.testing.assert_close(cold, torch.tensor([[0.0, 0, 1, 0]]))

@@ -5,6 +5,8 @@ A fixed small setting of the proof harness (docs/training.md, "Does it learn?"):
 objective and the training loop, not the quality of a DINO stand-in), the default `LossConfig`, 150 steps. The
 trained adapters must beat the untrained ones (gates at 0) on sounding-vs-distractor AUC of H on the held-out
 test videos, and the gain must need the right audio. Everything is seeded: the numbers are the same every run.
+Oracle pairs on a scene_context 0 world are the setting where the objective is measured to work; with DINO-mined
+pairs it does not yet beat gates at 0 (docs/training.md, the verdict), so guarding that would guard nothing.
 
 The stand-in is the shipped one when `moca.standins` provides it; otherwise a smaller one is pre-trained here
 once (a separate 300-video corpus) and kept in pytest's cache folder (`.pytest_cache/d/moca-learning-guard`).
@@ -20,7 +22,9 @@ import pytest
 from moca.losses import LossConfig
 from moca.train import probe, proof
 
-GAIN = 0.03  # required AUC gain over gates at 0 (measured: see the assertion message)
+# Required AUC gain over gates at 0. Measured in this setting: +0.034 with the default objective (0.608 -> 0.643);
+# the detached top-k relevance, which gives H no gradient, gained +0.007 in the harness's variants table.
+GAIN = 0.02
 
 
 def _standin(folder: Path) -> proof.Backbone:
@@ -45,7 +49,8 @@ def _standin(folder: Path) -> proof.Backbone:
     return proof.Backbone(weights, sha256_file(weights))
 
 
-@pytest.mark.slow  # ~1.5 min with a cached stand-in, ~4 min when it must be pre-trained first (2 CPU cores)
+@pytest.mark.slow  # ~2-4 min with a cached stand-in, 10+ min on a loaded machine when it is pre-trained first
+@pytest.mark.timeout(2400)
 def test_trained_adapters_beat_gates_zero_on_auc(request):
     folder = Path(request.config.cache.mkdir("moca-learning-guard"))
     bb = _standin(folder)

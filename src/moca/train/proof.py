@@ -1,8 +1,9 @@
 """Does MoCA learn? The controlled proof-of-learning harness (issue 11; results in docs/training.md).
 
-    python -m moca.train.proof --work DIR [--imagebind FILE] [--dino FILE] [--sam FILE] [--steps 300]
-                               [--seeds 0,1,2] [--data-seeds 0,1] [--videos 300] [--arms ...] [--variants ...]
-                               [--json docs/proof_of_learning.json] [--figure docs/figures/proof_maps.png]
+    python -m moca.train.proof --work DIR [--imagebind FILE] [--dino FILE] [--scene-context 0.8] [--steps 300]
+                               [--seeds 0,1,2] [--data-seeds 0,1] [--videos 300] [--arms ...] [--variant N=JSON]
+                               [--json FILE] [--figure FILE]
+    python -m moca.train.proof --work DIR --merge A.json B.json --json docs/proof_of_learning.json
 
 For every data seed it synthesises an S4 world (`--videos`, 70/15/15 split), takes the STAND-IN foundation
 models (pre-trained on a *separate* corpus, never on these worlds), prints the gates, then trains the arms on the
@@ -18,7 +19,8 @@ the correct audio and with a mismatched one (another test video's audio whose so
     shuffled    mined pairs, but each anchor hears another video's audio (negative control)
     supervised  BCE on H against the sounding mask (CEILING: uses masks, not MoCA)
 
-A variant (`--variants name=JSON`) overrides the loss config; it trains the mined, oracle and random arms.
+A variant (`--variant name=JSON`) overrides the loss config; it trains the pair arms among `--arms` (mined,
+visual, oracle, random).
 Metrics (`moca.train.probe`): sounding-vs-distractor AUC on H, pointing, coarse mIoU, per video, with bootstrap
 95 % intervals over videos; the seed interval is a t interval over the (data seed, seed) runs. Training logs per
 step the loss, active-hinge fraction, per-adapter gradient norms and the PMA margin by region of the anchor.
@@ -193,7 +195,7 @@ def mined_pairs(world: World, work: Path, dino: Path | None, cfg: ProofConfig) -
     out = work / f"pairs-{world.root.name}-{tag}"
     if not (out / "manifest.json").is_file():
         mine_pairs(world.root, "s4", out, MiningConfig(model="dino_tiny", k=cfg.mining_k,
-                                                        negatives=cfg.mining_negatives), weights=weights)
+                                                        negatives=cfg.mining_negatives, weights=weights))
     return read_pairs(out / "pairs.parquet")
 
 
@@ -474,18 +476,18 @@ def table(summaries: dict[str, dict[str, Any]]) -> str:
     head = ("| arm / variant | runs | AUC | pointing | mIoU | AUC mism. | pointing mism. | mIoU mism. "
             "| ΔAUC vs none | Δpointing vs none |\n|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
+
+    def cell(v: dict[str, Any]) -> str:
+        return f"{v['mean']:.3f} [{v['video_ci'][0]:.3f}, {v['video_ci'][1]:.3f}]"
+
+    def delta(v: dict[str, Any]) -> str:
+        return f"{v['delta_vs_none']:+.3f} [{v['delta_vs_none_ci'][0]:+.3f}, {v['delta_vs_none_ci'][1]:+.3f}]"
+
     for name, s in summaries.items():
-        def cell(key: str) -> str:
-            v = s[key]
-            return f"{v['mean']:.3f} [{v['video_ci'][0]:.3f}, {v['video_ci'][1]:.3f}]"
-
-        def delta(key: str) -> str:
-            v = s[key]
-            return f"{v['delta_vs_none']:+.3f} [{v['delta_vs_none_ci'][0]:+.3f}, {v['delta_vs_none_ci'][1]:+.3f}]"
-
-        rows.append(f"| {name} | {s['runs']} | {cell('auc/own')} | {cell('pointing/own')} | {cell('miou/own')} | "
-                    f"{s['auc/mismatched']['mean']:.3f} | {s['pointing/mismatched']['mean']:.3f} | "
-                    f"{s['miou/mismatched']['mean']:.3f} | {delta('auc/own')} | {delta('pointing/own')} |")
+        rows.append(f"| {name} | {s['runs']} | {cell(s['auc/own'])} | {cell(s['pointing/own'])} | "
+                    f"{cell(s['miou/own'])} | {s['auc/mismatched']['mean']:.3f} | "
+                    f"{s['pointing/mismatched']['mean']:.3f} | {s['miou/mismatched']['mean']:.3f} | "
+                    f"{delta(s['auc/own'])} | {delta(s['pointing/own'])} |")
     return "\n".join(rows)
 
 
