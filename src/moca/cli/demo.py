@@ -22,10 +22,6 @@ DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
 DEMO_VIDEOS = 60
 # The stand-ins' corpus uses the same scene context (moca.standins.corpus), so they know these scenes.
 DEMO_SCENE_CONTEXT = 0.8
-# SAM's automatic generator for OWOD-BIND's boxes: SAM's 32x32 grid costs ~12 s a frame with tiny SAM on one CPU,
-# and the SAM stand-in's quality scores are not calibrated to SAM's 0.88 / 0.95 thresholds (it keeps ~1 mask a
-# frame, the whole image): a coarser grid and no score thresholds, named in the report row.
-DEMO_OWOD_SAM = {"points_per_side": 8, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
 def _synthesise(videos: int, seed: int, scene_context: float) -> bool:
@@ -77,6 +73,7 @@ def demo_command(
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
     from moca.report import log_report
     from moca.report.compare import compare_pipeline_run
+    from moca.standins.registry import AUTOMATIC_SAM
     from moca.steps.kubeflow import run_local
     from moca.tracking.registry import champion
     from moca.tracking.runs import tracking_uri
@@ -97,7 +94,7 @@ def demo_command(
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
     report, table = compare_pipeline_run(run_folder, DATA, "s4", out / "compare" / run_folder.name,
-                                         owod_sam=DEMO_OWOD_SAM)
+                                         owod_sam=AUTOMATIC_SAM)
     log_report(report, table, run_id=_pipeline_run_id(str(promotion["version"])))
     docs = _first(run_folder, "validate/report/data_docs/**/index.html")
     drift = run_folder / "validate" / "report" / "drift.md"

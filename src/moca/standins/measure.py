@@ -32,12 +32,11 @@ from moca.standins.gates import (
     sounding_auc,
     visual_ceiling,
 )
-from moca.standins.registry import WEIGHTS_DIR, get_standin
+from moca.standins.registry import AUTOMATIC_SAM, WEIGHTS_DIR, get_standin
 
 log = logging.getLogger(__name__)
 
 MINING_K = (5, 10)  # the demo's k and the method's default
-DEMO_SAM = {"points_per_side": 16, "pred_iou_thresh": 0.5, "stability_score_thresh": 0.8}  # lowered thresholds
 
 
 def _random(model: str) -> torch.nn.Module:
@@ -86,7 +85,7 @@ def sam_gate(frames: list[CorpusFrame], sam: torch.nn.Module, automatic_frames: 
         box += [binary_iou(m.numpy(), o) for m, o in zip(masks, objects)]
         if index >= automatic_frames:
             continue
-        for setting, overrides in (("default", {}), ("demo", DEMO_SAM)):
+        for setting, overrides in (("default", {}), ("demo", AUTOMATIC_SAM)):
             proposer.use_config(SamConfig(model="sam_tiny", **overrides))
             found = proposer.automatic()
             auto[setting]["n"].append(len(found))
@@ -97,7 +96,7 @@ def sam_gate(frames: list[CorpusFrame], sam: torch.nn.Module, automatic_frames: 
             "automatic": {s: {"masks_per_frame": float(np.mean(v["n"])), "frames": len(v["n"]),
                               "object_recall_iou50": float(np.mean(v["recall"]))} for s, v in auto.items()},
             "automatic_thresholds": {"default": "SAM's (pred_iou 0.88, stability 0.95, 32x32 points)",
-                                     "demo": DEMO_SAM}}
+                                     "demo": AUTOMATIC_SAM}}
 
 
 @torch.no_grad()
@@ -145,7 +144,7 @@ def owod_bind_gate(work: Path, sam_weights: Any, imagebind_weights: Any, videos:
     result: dict[str, Any] = {"data": {"videos": videos, "seed": GATE_SEED + 1, "split": "test",
                                        "scene_context": SCENE_CONTEXT}}
     for name, sam, bind in (("random_init", None, None), ("standin", sam_weights, imagebind_weights)):
-        for setting, thresholds in (("default", {}), ("demo", DEMO_SAM)):
+        for setting, thresholds in (("default", {}), ("demo", AUTOMATIC_SAM)):
             out = work / f"owod-{name}-{setting}"
             config = {"imagebind": "imagebind_tiny", "imagebind_weights": bind,
                       "sam": {"model": "sam_tiny", "weights": sam, **thresholds}}

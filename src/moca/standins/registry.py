@@ -22,6 +22,10 @@ from moca.errors import ConfigError
 from moca.models.weights import WeightsSpec
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# SAM's automatic generator as the SAM stand-in is used (OWOD-BIND's boxes, `infer.mpm: auto`): its quality scores
+# are not calibrated to SAM's 0.88 / 0.95 thresholds (it keeps ~1 mask a frame, the whole image), and SAM's 32x32
+# grid costs ~12 s a frame with tiny SAM on one CPU core. Measured in the gates (docs/standins_gates.json).
+AUTOMATIC_SAM = {"points_per_side": 8, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 MANIFEST = "standins.json"
 
 
