@@ -72,7 +72,7 @@ def demo_command(
 ) -> None:
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
     from moca.report import log_report
-    from moca.report.compare import compare_pipeline_run
+    from moca.report.compare import compare_model
     from moca.standins.registry import AUTOMATIC_SAM
     from moca.steps.kubeflow import run_local
     from moca.tracking.registry import champion
@@ -93,8 +93,8 @@ def demo_command(
     pipeline_s = time.perf_counter() - pipeline_started
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
-    report, table = compare_pipeline_run(run_folder, DATA, "s4", out / "compare" / run_folder.name,
-                                         owod_sam=AUTOMATIC_SAM)
+    report, table = compare_model(run_folder / "train" / "model", run_folder / "infer" / "predictions", DATA, "s4",
+                                  out / "compare" / run_folder.name, owod_sam=AUTOMATIC_SAM)
     log_report(report, table, run_id=_pipeline_run_id(str(promotion["version"])))
     docs = _first(run_folder, "validate/report/data_docs/**/index.html")
     drift = run_folder / "validate" / "report" / "drift.md"

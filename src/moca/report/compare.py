@@ -1,7 +1,7 @@
 """What a pipeline run's model does, next to what it would do without training and next to the baselines.
 
-    from moca.report.compare import compare_pipeline_run
-    report, table = compare_pipeline_run(run_folder, data, "s4", out)
+    from moca.report.compare import compare_model
+    report, table = compare_model(run / "train" / "model", run / "infer" / "predictions", data, "s4", out)
 
 Rows, all on the run's test split and on the same foundation models (the run's backbone and SAM):
 - MoCA + MPM: the pipeline's own predictions;
@@ -39,10 +39,10 @@ def _owod_config(model_dir: Path, infer_config: dict[str, Any], automatic: dict[
             "sam": sam, "audio": trained.get("audio") or {}}
 
 
-def compare_pipeline_run(run_folder: Path, data: Path, benchmark: str, out: Path,
-                         owod_sam: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Infer the extra rows of a pipeline run folder (train/model, infer/predictions) into `out`, run the
-    baselines there, and build the report in `out/report`; returns its folder and the table."""
+def compare_model(model_dir: Path, predictions: Path, data: Path, benchmark: str, out: Path,
+                  owod_sam: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Compare a trained model (a train step folder) and its infer step's `predictions`: infer the other rows into
+    `out`, run the baselines there, and build the report in `out/report`; returns its folder and the table."""
     from moca.baselines import run_baseline
     from moca.infer.model import write_untrained
     from moca.report.build import build_report
@@ -50,7 +50,6 @@ def compare_pipeline_run(run_folder: Path, data: Path, benchmark: str, out: Path
     from moca.steps import infer
     from moca.steps.runner import Inputs
 
-    model_dir, predictions = run_folder / "train" / "model", run_folder / "infer" / "predictions"
     infer_config = read_json(predictions / "infer_manifest.json")["config"]
     split = infer_config.get("split", "test")
     untrained = write_untrained(model_dir, out / "untrained-model")
