@@ -56,7 +56,8 @@ def _tiny_step_times(positions: tuple[int, ...], repeats: int):
             prefix, (tokens, emb) = model.visual_prefix(images), model.encode_audio(audio)
         dense = model.visual_suffix(prefix, torch.cat([tokens] * 3))
         a, p, n = dense.chunk(3)
-        contrastive_loss(a, p, n.unsqueeze(1), emb, LossConfig()).backward()
+        # gradient through all three images (match_grad), as the cost model above counts them
+        contrastive_loss(a, p.unsqueeze(1), n.unsqueeze(1), emb, LossConfig(match_grad=True)).backward()
 
     def frozen_part() -> None:  # what the cache saves: the most any caching can take off a step (Amdahl)
         model.visual_prefix(images)

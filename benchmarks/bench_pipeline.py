@@ -4,10 +4,11 @@
 
 Both runs use tiny synthetic S4 data, the demo pipeline config (tiny random-init models, SAM point prompts) with a
 short training, and their own temporary MLflow store. The direct run is the naive reference: kfp.local starts a
-fresh interpreter per task (the 8 tasks of a passing run: start-run, ingest, validate, mine-pairs, train, infer,
-evaluate, register; counted from the run folder), each importing torch/MLflow/GE again, and copies artifacts
-between tasks. The two sides alternate (direct first, then kfp.local first); threads are pinned for both (kfp.local
-tasks inherit OMP_NUM_THREADS). On shared cores read the ratio, not the seconds.
+fresh interpreter per task (the 9 tasks of a passing run: start-run, ingest, validate, mine-pairs, train, infer,
+evaluate, register and the exit handler finish-run; counted from the run folder), each importing what its step
+uses (MLflow in all, torch in most, GE in one) again, and copies artifacts between tasks (bench_imports.py says
+how much of each task is imports). The two sides alternate (direct first, then kfp.local first); threads are
+pinned for both (kfp.local tasks inherit OMP_NUM_THREADS). On shared cores read the ratio, not the seconds.
 """
 
 from __future__ import annotations

@@ -4,8 +4,14 @@ Image similarity is built from pixels, so it tolerates objects that moved betwee
 
     S_pq      = sim(x_p, y_q)                  pixel p of x against pixel q of y ("ncc" or "ssd")
     best_p    = max_q S_pq                     each pixel of x takes its best match anywhere in y
-    PMA(x, y) = mean of best_p over the top `top_ratio` pixels of x by audio relevance <x_p, e_a>
+    PMA(x, y) = sum_p w_p best_p               w: audio-relevance weights over x's pixels, summing to 1
 
+The weights come from the audio-pixel map H_p = <x_p, e_a> (`relevance`):
+  softmax: w = softmax(H / relevance_tau), with gradient. Training then moves H itself: a pixel whose best match
+           in the positive beats its best match in the negative gains relevance, one that does not loses it.
+           This is what makes the loss reach the map inference reads (docs/training.md, "Does it learn?").
+  topk:    w = 1/k on the top `top_ratio` pixels by H, a detached discrete choice: H gets no gradient (the first
+           reconstruction; measured not to teach localisation, kept as an option).
 Because y enters only through a max over its pixels, PMA does not change when y's pixels are permuted or the
 object is translated. The symmetric form averages PMA(x, y) and PMA(y, x).
 
@@ -18,8 +24,13 @@ Similarity forms (both are "higher is more alike"):
        N x M matrix comes from one matmul instead of an N x M x D difference tensor (clamped at 0 against
        rounding). For L2-normalised features it lies in [-4, 0].
 
-Shapes: feature maps are (B, N, D) or (B, h, w, D) (flattened to N = h*w); relevance maps (B, N) or (B, h, w).
-Batch dimensions broadcast (B=1 against B=8), as torch.matmul does.
+Losses, per anchor a with its P positives and K negatives (all computed with the anchor's audio):
+  margin:  mean_k max(0, m - mean_j PMA(a, p_j) + PMA(a, n_k))
+  infonce: cross-entropy of [mean_j PMA(a, p_j), PMA(a, n_1..K) (, other anchors' positives)] / tau, column 0
+Summed over the similarity kinds with their weights, averaged over the batch.
+
+Shapes: feature maps are (B, N, D) or (B, h, w, D) (flattened to N = h*w); candidate sets (B, C, N, D) or
+(B, C, h, w, D); relevance maps (B, N) or (B, h, w). Batch dimensions broadcast, as torch.matmul does.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from moca.errors import ConfigError
 
 SIMILARITY_KINDS = ("ncc", "ssd")
 LOSS_KINDS = ("margin", "infonce")
+RELEVANCE_KINDS = ("softmax", "topk")
 # Added under the square root when normalising for NCC: a zero vector gets norm ~1e-4 instead of 0, which keeps
 # the gradient finite, and changes unit-scale features by a relative 1e-8 only.
 NCC_EPS = 1e-8
@@ -44,10 +56,21 @@ class LossConfig:
     kinds: tuple[str, ...] = ("ncc", "ssd")
     weights: tuple[float, ...] = (1.0, 1.0)  # one per kind, summed
     margin: float = 0.2
-    top_ratio: float = 0.25  # fraction of the anchor's pixels, most audio-relevant first, that PMA averages over
+    relevance: str = "softmax"  # how PMA weighs the anchor's pixels (module doc): "softmax" or "topk"
+    relevance_tau: float = 0.2  # softmax temperature over the audio-pixel map (cosines)
+    top_ratio: float = 0.25  # relevance "topk": fraction of the anchor's pixels, most audio-relevant first
+    # Gradient through the pixel matches (the candidates' features and the best-match values). False: only the
+    # audio relevance learns, the candidates run without gradient (cheaper), so the margin cannot be met by
+    # reshaping the features instead of moving the map.
+    match_grad: bool = False
+    positives: int = 5  # mined positives per anchor; PMA is averaged over them
+    negatives: int = 5  # mined negatives per anchor; one hinge (or logit) each
     symmetric: bool = False
     loss: str = "margin"  # "margin" (triplet hinge) or "infonce"
     tau: float = 0.07  # InfoNCE temperature
+    # InfoNCE only: the other anchors' positives as extra negatives. They were computed with *their* anchors'
+    # audio, so an adapter that writes the audio into every pixel separates them without localising anything.
+    in_batch: bool = False
 
     def __post_init__(self) -> None:
         self.kinds, self.weights = tuple(self.kinds), tuple(float(w) for w in self.weights)
@@ -55,8 +78,14 @@ class LossConfig:
             raise ConfigError(f"loss.kinds: {self.kinds} must be a non-empty subset of {SIMILARITY_KINDS}")
         if len(self.weights) != len(self.kinds):
             raise ConfigError(f"loss.weights: {len(self.weights)} weight(s) for {len(self.kinds)} kind(s)")
+        if self.relevance not in RELEVANCE_KINDS:
+            raise ConfigError(f"loss.relevance: {self.relevance!r} must be one of {RELEVANCE_KINDS}")
+        if self.relevance_tau <= 0:
+            raise ConfigError(f"loss.relevance_tau: {self.relevance_tau} must be > 0")
         if not 0 < self.top_ratio <= 1:
             raise ConfigError(f"loss.top_ratio: {self.top_ratio} must be in (0, 1]")
+        if self.positives < 1 or self.negatives < 1:
+            raise ConfigError(f"loss.positives ({self.positives}) and loss.negatives ({self.negatives}) must be >= 1")
         if self.loss not in LOSS_KINDS:
             raise ConfigError(f"loss.loss: {self.loss!r} must be one of {LOSS_KINDS}")
         if self.tau <= 0:
@@ -70,6 +99,15 @@ def _pixels(features: torch.Tensor) -> torch.Tensor:
     if features.dim() == 3:
         return features
     raise ValueError(f"expected (B, N, D) or (B, h, w, D) features, got shape {tuple(features.shape)}")
+
+
+def _candidates(features: torch.Tensor, what: str) -> torch.Tensor:
+    """(B, C, h, w, D) or (B, C, N, D) -> (B, C, N, D)."""
+    if features.dim() == 5:
+        return features.flatten(2, 3)
+    if features.dim() == 4:
+        return features
+    raise ValueError(f"{what} need a candidate axis: (B, C, N, D) or (B, C, h, w, D), got {tuple(features.shape)}")
 
 
 def _relevance(relevance: torch.Tensor) -> torch.Tensor:
@@ -101,158 +139,145 @@ def pixel_similarity(x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tenso
     return _similarity(_pixels(x), _pixels(y), kind)
 
 
+def best_matches(x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """best_p = max_q S_pq: (..., N, D) x (..., M, D) -> (..., N); amax splits the gradient between tied maxima."""
+    return _similarity(x, y, kind).amax(dim=-1)
+
+
 def audio_relevance(dense: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
     """Audio-pixel map <f_p, e_a>: dense (B, N, D) or (B, h, w, D), audio (B, D) -> (B, N)."""
     return (_pixels(dense) @ audio_emb.unsqueeze(-1)).squeeze(-1)
 
 
 def top_count(n_pixels: int, top_ratio: float) -> int:
-    """How many pixels PMA averages over: ceil(top_ratio * N), at least one."""
+    """How many pixels the "topk" relevance keeps: ceil(top_ratio * N), at least one."""
     return max(1, math.ceil(top_ratio * n_pixels - 1e-9))  # the epsilon keeps 0.25 * 256 at 64, not 65
 
 
-def _pma_one_way(x: torch.Tensor, y: torch.Tensor, relevance_x: torch.Tensor, top_ratio: float, kind: str):
-    """(..., N, D), (..., M, D), (..., N) -> (...). Works for any broadcastable leading dimensions."""
-    best = _similarity(x, y, kind).amax(dim=-1)  # (..., N); amax splits the gradient evenly between tied maxima
-    relevance_x = relevance_x.expand(best.shape)
-    # Which pixels count is a discrete choice: no gradient flows through the relevance ranking itself.
-    top = relevance_x.detach().topk(top_count(best.shape[-1], top_ratio), dim=-1).indices
-    return best.gather(-1, top).mean(dim=-1)
+def relevance_weights(relevance: torch.Tensor, config: LossConfig) -> torch.Tensor:
+    """(..., N) audio-pixel map -> (..., N) weights summing to 1 over the pixels (see the module doc)."""
+    if config.relevance == "softmax":
+        return torch.softmax(relevance / config.relevance_tau, dim=-1)
+    count = top_count(relevance.shape[-1], config.top_ratio)
+    top = relevance.detach().topk(count, dim=-1).indices
+    return torch.zeros_like(relevance, memory_format=torch.contiguous_format).detach().scatter_(-1, top, 1.0 / count)
+
+
+def _pma_one_way(x: torch.Tensor, y: torch.Tensor, weights_x: torch.Tensor, kind: str,
+                 match_grad: bool = True) -> torch.Tensor:
+    """(..., N, D), (..., M, D), (..., N) weights -> (...). Works for any broadcastable leading dimensions."""
+    best = best_matches(x, y, kind)
+    if not match_grad:
+        best = best.detach()
+    return (best * weights_x).sum(dim=-1)
 
 
 def pma(
     x: torch.Tensor,
     y: torch.Tensor,
-    relevance_x: torch.Tensor,
-    top_ratio: float,
+    weights_x: torch.Tensor,
     kind: str,
     symmetric: bool = False,
-    relevance_y: torch.Tensor | None = None,
+    weights_y: torch.Tensor | None = None,
+    match_grad: bool = True,
 ) -> torch.Tensor:
-    """PMA score of x against y, one per batch item: (B,). `relevance_y` is needed only when `symmetric`."""
-    x, y, relevance_x = _pixels(x), _pixels(y), _relevance(relevance_x)
-    forward = _pma_one_way(x, y, relevance_x, top_ratio, kind)
+    """PMA score of x against y, one per batch item: (B,). Weights are per pixel of x (and of y when symmetric),
+    e.g. `relevance_weights(audio_relevance(x, e_a), config)`."""
+    x, y, weights_x = _pixels(x), _pixels(y), _relevance(weights_x)
+    forward = _pma_one_way(x, y, weights_x, kind, match_grad)
     if not symmetric:
         return forward
-    if relevance_y is None:
-        raise ValueError("symmetric PMA needs relevance_y (the audio-pixel map of y)")
-    return 0.5 * (forward + _pma_one_way(y, x, _relevance(relevance_y), top_ratio, kind))
+    if weights_y is None:
+        raise ValueError("symmetric PMA needs weights_y (the relevance weights of y's pixels)")
+    return 0.5 * (forward + _pma_one_way(y, x, _relevance(weights_y), kind, match_grad))
 
 
-def margin_loss(
-    anchor: torch.Tensor,
-    positive: torch.Tensor,
-    negative: torch.Tensor,
-    relevance_anchor: torch.Tensor,
-    config: LossConfig | None = None,
-    relevance_positive: torch.Tensor | None = None,
-    relevance_negative: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """sum_kinds w_k * mean_batch max(0, m - PMA_k(a, p) + PMA_k(a, n)), a scalar.
-
-    The relevance maps of p and n (computed with the *anchor's* audio) are needed only for symmetric PMA.
-    """
-    config = config or LossConfig()
-    total = anchor.new_zeros(())
-    for kind, weight in zip(config.kinds, config.weights):
-        score_p = pma(anchor, positive, relevance_anchor, config.top_ratio, kind, config.symmetric, relevance_positive)
-        score_n = pma(anchor, negative, relevance_anchor, config.top_ratio, kind, config.symmetric, relevance_negative)
-        total = total + weight * F.relu(config.margin - score_p + score_n).mean()
-    return total
-
-
-def _candidate_scores(
-    anchor: torch.Tensor,
-    candidates: torch.Tensor,
-    relevance_anchor: torch.Tensor,
-    audio_anchor: torch.Tensor | None,
-    config: LossConfig,
-    kind: str,
-) -> torch.Tensor:
-    """PMA of every anchor against its C candidates: anchor (B, N, D), candidates (B or 1, C, M, D) -> (B, C).
-
-    With a leading 1, candidates are shared by all anchors (the in-batch case) and broadcast, not copied.
-    """
-    a, rel_a = anchor.unsqueeze(1), relevance_anchor.unsqueeze(1)
-    scores = _pma_one_way(a, candidates, rel_a, config.top_ratio, kind)
+def candidate_scores(anchor: torch.Tensor, candidates: torch.Tensor, audio_anchor: torch.Tensor, config: LossConfig,
+                     kind: str) -> torch.Tensor:
+    """PMA of every anchor (B, N, D) against its C candidates (B or 1, C, M, D) -> (B, C), with the pixels weighed
+    by the anchor's audio. With a leading 1, candidates are shared by all anchors and broadcast, not copied."""
+    weights = relevance_weights(audio_relevance(anchor, audio_anchor), config).unsqueeze(1)  # (B, 1, N)
+    a = anchor.unsqueeze(1)
+    scores = _pma_one_way(a, candidates, weights, kind, config.match_grad)
     if not config.symmetric:
         return scores
-    if audio_anchor is None:
-        raise ValueError("symmetric InfoNCE needs audio_anchor (B, D) to score the candidates' pixels")
-    # Candidate pixels ranked by the *anchor's* audio, as for the margin loss: (B, C, M).
-    relevance_candidates = (candidates @ audio_anchor[:, None, :, None]).squeeze(-1)
-    backward = _pma_one_way(candidates, a, relevance_candidates, config.top_ratio, kind)
-    return 0.5 * (scores + backward)
+    # the candidates' pixels weighed by the *anchor's* audio too: (B, C, M)
+    weights_c = relevance_weights((candidates @ audio_anchor[:, None, :, None]).squeeze(-1), config)
+    return 0.5 * (scores + _pma_one_way(candidates, a, weights_c, kind, config.match_grad))
 
 
-def info_nce(
-    anchor: torch.Tensor,
-    positive: torch.Tensor,
-    negatives: torch.Tensor | None,
-    relevance_anchor: torch.Tensor,
-    config: LossConfig | None = None,
-    in_batch: bool = True,
-    audio_anchor: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """InfoNCE over PMA scores / tau: each anchor's positive against its mined negatives and, with `in_batch`,
-    the other anchors' positives. Summed over kinds with their weights, averaged over the batch.
-
-    anchor, positive: (B, N, D) or (B, h, w, D); negatives: (B, K, N, D) or (B, K, h, w, D) or None.
-    `audio_anchor` (B, D) is needed only for symmetric PMA, to rank each candidate's pixels with the anchor's audio.
-    """
-    config = config or LossConfig()
-    anchor, positive, relevance_anchor = _pixels(anchor), _pixels(positive), _relevance(relevance_anchor)
-    if negatives is not None and negatives.dim() == 5:
-        negatives = negatives.flatten(2, 3)
-    batch = anchor.shape[0]
-    use_in_batch = in_batch and batch > 1
-    if negatives is None and not use_in_batch:
-        raise ValueError("InfoNCE needs negatives: pass mined negatives or use in_batch with a batch of 2 or more")
-    target = torch.zeros(batch, dtype=torch.long, device=anchor.device)  # column 0: the anchor's own positive
-    off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=anchor.device)
-    total = anchor.new_zeros(())
-    for kind, weight in zip(config.kinds, config.weights):
-        # Every anchor against every positive in the batch: the diagonal is its own, the rest are in-batch negatives.
-        versus_positives = _candidate_scores(anchor, positive.unsqueeze(0), relevance_anchor, audio_anchor, config,
-                                             kind)
-        columns = [versus_positives.diagonal().unsqueeze(1)]
-        if negatives is not None:
-            columns.append(_candidate_scores(anchor, negatives, relevance_anchor, audio_anchor, config, kind))
-        if use_in_batch:
-            columns.append(versus_positives[off_diagonal].view(batch, batch - 1))
-        logits = torch.cat(columns, dim=1) / config.tau
-        total = total + weight * F.cross_entropy(logits, target)
-    return total
+def _check(anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, audio: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    anchor = _pixels(anchor)
+    positives, negatives = _candidates(positives, "positives"), _candidates(negatives, "negatives")
+    for name, tensor in (("positives", positives), ("negatives", negatives)):
+        if tensor.shape[0] != anchor.shape[0] or tensor.shape[-1] != anchor.shape[-1]:
+            raise ValueError(f"{name} {tuple(tensor.shape)} do not match the anchors {tuple(anchor.shape)}")
+    if audio.shape != (anchor.shape[0], anchor.shape[-1]):
+        raise ValueError(f"audio embedding {tuple(audio.shape)} must be (B, D) = ({anchor.shape[0]}, "
+                         f"{anchor.shape[-1]})")
+    return anchor, positives, negatives
 
 
 def contrastive_loss(
     anchor: torch.Tensor,
-    positive: torch.Tensor,
+    positives: torch.Tensor,
     negatives: torch.Tensor,
     audio_anchor: torch.Tensor,
     config: LossConfig | None = None,
+    stats: dict[str, float] | None = None,
 ) -> torch.Tensor:
-    """The loss `config.loss` names, from dense features and the anchor's audio embedding (what training calls).
+    """The loss `config.loss` names (module doc), a scalar: what training calls.
 
-    anchor, positive: (B, N, D) or (B, h, w, D); negatives: (B, K, N, D) or (B, K, h, w, D), K mined negatives
-    per anchor. The margin loss averages its hinge over the K negatives; InfoNCE adds in-batch negatives.
+    anchor (B, N, D) or (B, h, w, D); positives (B, P, ...) and negatives (B, K, ...) with a candidate axis, all
+    computed with the anchor's audio, whose embedding is `audio_anchor` (B, D). When `stats` is a dict it receives
+    `active` (fraction of hinges above zero; InfoNCE: of anchors whose positive is not the top logit) and
+    `pma_positive` / `pma_negative` (mean scores, first kind).
     """
     config = config or LossConfig()
-    anchor, positive = _pixels(anchor), _pixels(positive)
-    if negatives.dim() not in (4, 5):
-        raise ValueError(f"negatives need a K axis: (B, K, N, D) or (B, K, h, w, D), got {tuple(negatives.shape)}")
-    if negatives.dim() == 5:
-        negatives = negatives.flatten(2, 3)
-    relevance_anchor = audio_relevance(anchor, audio_anchor)
-    if config.loss == "infonce":
-        return info_nce(anchor, positive, negatives, relevance_anchor, config, audio_anchor=audio_anchor)
+    anchor, positives, negatives = _check(anchor, positives, negatives, audio_anchor)
+    total = anchor.new_zeros(())
+    active = []
+    for index, (kind, weight) in enumerate(zip(config.kinds, config.weights)):
+        positive = candidate_scores(anchor, positives, audio_anchor, config, kind).mean(1)  # (B,)
+        negative = candidate_scores(anchor, negatives, audio_anchor, config, kind)  # (B, K)
+        if config.loss == "margin":
+            hinge = F.relu(config.margin - positive.unsqueeze(1) + negative)
+            total = total + weight * hinge.mean()
+            active.append((hinge > 0).float().flatten())
+        else:
+            columns = [positive.unsqueeze(1), negative]
+            if config.in_batch and anchor.shape[0] > 1:
+                batch, count = positives.shape[:2]
+                everyone = positives.reshape(1, batch * count, *positives.shape[2:])  # shared by all anchors
+                versus = candidate_scores(anchor, everyone, audio_anchor, config, kind).view(batch, batch, count)
+                off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=anchor.device)
+                columns.append(versus.mean(2)[off_diagonal].view(batch, batch - 1))
+            logits = torch.cat(columns, dim=1) / config.tau
+            total = total + weight * F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
+                                                                         device=logits.device))
+            active.append((logits.argmax(1) != 0).float())
+        if stats is not None and index == 0:
+            stats["pma_positive"] = float(positive.detach().mean())
+            stats["pma_negative"] = float(negative.detach().mean())
+    if stats is not None:
+        stats["active"] = float(torch.cat(active).mean())
+    return total
 
-    def relevance(features: torch.Tensor) -> torch.Tensor | None:
-        return audio_relevance(features, audio_anchor) if config.symmetric else None
 
-    hinges = [
-        margin_loss(anchor, positive, negatives[:, k], relevance_anchor, config, relevance(positive),
-                    relevance(negatives[:, k]))
-        for k in range(negatives.shape[1])
-    ]
-    return torch.stack(hinges).mean()
+class PairObjective:
+    """`contrastive_loss` as the training loop calls it (`moca.train.loop.Objective`): the candidates need no
+    gradient unless `config.match_grad`, and `stats` holds the last call's diagnostics."""
+
+    def __init__(self, config: LossConfig | None = None):
+        self.config = config or LossConfig()
+        self.stats: dict[str, float] = {}
+
+    @property
+    def candidates_need_grad(self) -> bool:
+        return self.config.match_grad
+
+    def __call__(self, anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                 audio_emb: torch.Tensor) -> torch.Tensor:
+        self.stats = {}
+        return contrastive_loss(anchor, positives, negatives, audio_emb, self.config, self.stats)

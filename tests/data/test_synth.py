@@ -181,3 +181,27 @@ def test_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(list_videos(out, "ms3")) == 3
+
+
+def test_scene_context_changes_only_the_background_and_follows_the_sounding_class(tmp_path: Path) -> None:
+    plain = synthesize(tmp_path / "plain", SynthConfig(videos=12, seed=3))
+    scened = synthesize(tmp_path / "scene", SynthConfig(videos=12, seed=3, scene_context=1.0))
+    backgrounds: dict[str, list[np.ndarray]] = {}
+    for (video, frame), (other_video, other) in zip(iter_frames(plain, "s4"), iter_frames(scened, "s4"), strict=True):
+        np.testing.assert_array_equal(read_wav(video.audio)[0], read_wav(other_video.audio)[0])  # the same sounds
+        before, after = read_image(frame.image), read_image(other.image)
+        changed = (before != after).any(-1)
+        if frame.mask is not None:  # the sounding object's pixels are the same
+            mask = read_mask(frame.mask, "s4").astype(bool)
+            np.testing.assert_array_equal(mask, read_mask(other.mask, "s4").astype(bool))
+            assert not (changed & mask).any()
+        if frame.index == 0:
+            backgrounds.setdefault(video.category, []).append(after[changed].mean(0))
+    # with scene_context 1 every background is its sounding class's scene: one class's videos look alike
+    colours = np.concatenate([np.stack(b) for b in backgrounds.values()])
+    labels = np.concatenate([[c] * len(b) for c, b in enumerate(backgrounds.values())])
+    distance = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
+    same = (labels[:, None] == labels[None]) & ~np.eye(len(labels), dtype=bool)
+    assert same.any() and 2 * distance[same].mean() < distance[labels[:, None] != labels[None]].mean()
+    with pytest.raises(ConfigError, match="scene_context"):
+        SynthConfig(scene_context=1.5)

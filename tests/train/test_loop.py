@@ -48,26 +48,32 @@ def test_global_batches_are_the_same_for_any_world_size_and_accumulation():
     assert plan_epoch(26, 3, 2, 8, 1, 0, 1) != single  # reshuffled per epoch
 
 
-def test_triplets_depend_only_on_seed_epoch_and_index():
-    a = PairDataset(stand_in_pairs(), StandInStore(), seed=1)
-    b = PairDataset(stand_in_pairs(), StandInStore(), seed=1)
+@pytest.mark.parametrize("positives, negatives", [(1, 1), (2, 3)])
+def test_samples_depend_only_on_seed_epoch_and_index(positives, negatives):
+    a = PairDataset(stand_in_pairs(), StandInStore(), seed=1, positives=positives, negatives=negatives)
+    b = PairDataset(stand_in_pairs(), StandInStore(), seed=1, positives=positives, negatives=negatives)
     b.set_epoch(0)
-    assert [a.triplet(i) for i in range(len(a))] == [b.triplet(i) for i in range(len(b))]
+    assert [a.sample(i) for i in range(len(a))] == [b.sample(i) for i in range(len(b))]
     b.set_epoch(1)
-    assert [a.triplet(i) for i in range(len(a))] != [b.triplet(i) for i in range(len(b))]
+    assert [a.sample(i) for i in range(len(a))] != [b.sample(i) for i in range(len(b))]
     for i in range(len(a)):
-        anchor, positive, negative = a.triplet(i)
-        assert positive in a.anchors[i].positives and negative in a.anchors[i].negatives
+        anchor, drawn_positives, drawn_negatives = a.sample(i)
+        assert anchor == a.anchors[i].anchor
+        assert len(drawn_positives) == positives and set(drawn_positives) <= set(a.anchors[i].positives)
+        assert len(drawn_negatives) == negatives and set(drawn_negatives) <= set(a.anchors[i].negatives)
+        if len(a.anchors[i].positives) >= positives:  # distinct while the anchor has enough
+            assert len(set(drawn_positives)) == positives
 
 
-def test_cached_prefix_gives_the_same_loss_as_computing_it():
+@pytest.mark.parametrize("positives, negatives", [(1, 1), (2, 3)])
+def test_cached_prefix_gives_the_same_loss_as_computing_it(positives, negatives):
     model = StandInModel().eval()
-    dataset = PairDataset(stand_in_pairs(), StandInStore(), seed=0)
+    dataset = PairDataset(stand_in_pairs(), StandInStore(), seed=0, positives=positives, negatives=negatives)
     batch = _collate([dataset[i] for i in range(5)])
     losses = []
     for cache in (False, True):
         features = _Features(model, dataset, _cfg(cache_prefix=cache), "standin", torch.device("cpu"))
-        losses.append(micro_step_loss(model, margin_objective, features, batch, contextlib.nullcontext()))
+        losses.append(micro_step_loss(model, margin_objective, features, batch, contextlib.nullcontext())[0])
     assert losses[0].item() > 0
     torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
 
@@ -164,3 +170,44 @@ def test_bad_batch_settings_are_clear_errors(tmp_path):
         _run(tmp_path, _cfg(batch_size=32))
     with pytest.raises(ConfigError, match="schedule"):
         LoopConfig(schedule="linear")
+
+
+def test_candidates_without_gradient_and_the_step_history(tmp_path):
+    seen = []
+
+    class Objective:
+        candidates_need_grad = False
+
+        def __init__(self):
+            self.stats: dict[str, float] = {}
+
+        def __call__(self, anchor, positives, negatives, audio_emb):
+            seen.append((anchor.requires_grad, positives.requires_grad, negatives.requires_grad,
+                         tuple(positives.shape[:2]), tuple(negatives.shape[:2])))
+            self.stats = {"active": 0.5}
+            return margin_objective(anchor, positives, negatives, audio_emb)
+
+    def inspect(batch, anchor, positives, negatives, audio_emb):
+        assert not anchor.requires_grad and positives.shape[1] == 2
+        return {"anchors": float(len(batch["anchor_key"]))}
+
+    dataset = PairDataset(stand_in_pairs(), StandInStore(), seed=0, positives=2, negatives=3)
+    result = train(StandInModel(), Objective(), dataset, _cfg(epochs=1), tmp_path, config_hash="h",
+                   model_id="standin", inspect=inspect)
+    assert seen and all(a and not p and not n for a, p, n, _, _ in seen)
+    assert seen[0][3:] == ((4, 2), (4, 3))
+    assert len(result.history) == result.steps
+    assert result.history[0]["active"] == 0.5 and result.history[0]["anchors"] == 4.0
+    assert {"loss", "lr", "grad_norm"} <= set(result.history[0])
+
+
+def test_adapter_grad_norms_are_logged_per_adapter():
+    from moca.train.loop import _adapter_grad_norms
+
+    model = torch.nn.Module()
+    model.adapters = torch.nn.ModuleDict({"2": torch.nn.Linear(2, 2, bias=False), "4": torch.nn.Linear(2, 2)})
+    model.adapters["2"].weight.grad = torch.full((2, 2), 0.5)  # norm 1
+    model.adapters["4"].weight.grad = torch.zeros(2, 2)
+    model.adapters["4"].bias.grad = torch.tensor([3.0, 4.0])  # norm 5
+    assert _adapter_grad_norms(model) == {"grad_norm/2": 1.0, "grad_norm/4": 5.0}
+    assert _adapter_grad_norms(torch.nn.Linear(2, 2)) == {}

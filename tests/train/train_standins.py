@@ -96,10 +96,10 @@ def write_pairs_parquet(path: Path, anchors: list[AnchorPairs]) -> None:
     pd.DataFrame(negatives).to_parquet(path.with_name("negatives.parquet"))
 
 
-def margin_objective(anchor, positive, negative, audio_emb):
+def margin_objective(anchor, positives, negatives, audio_emb):
     from moca.losses import LossConfig, contrastive_loss
 
-    return contrastive_loss(anchor, positive, negative.unsqueeze(1), audio_emb, LossConfig())
+    return contrastive_loss(anchor, positives, negatives, audio_emb, LossConfig())
 
 
 def synthetic_run_inputs(tmp: Path, anchors: int = 4, frames: int = 8) -> tuple[Path, Path]:

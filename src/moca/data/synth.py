@@ -5,6 +5,9 @@ class being a *look* (shape + colour + texture, shared by all videos, so DINO-li
 frames) and a *sound* (harmonic tone, noise band, pulses, chirp...). Some objects sound, the others are silent
 distractors of other classes drawn in exactly the same style and sizes, so a model that only looks cannot tell which
 object is the source: it has to listen. The audio is the mix of the sounding objects' signatures plus light noise.
+With `scene_context` > 0 a video's background is, with that probability, the *scene* of its sounding class (as a
+concert hall goes with instruments): a frame-level cue shared by all its objects, so it does not say which object
+sounds, but frames that look alike then tend to share their sound, as real videos do (docs/training.md).
 
 Masks are exact: objects are drawn without anti-aliasing, in depth order, and each pixel remembers which object
 painted it last, so a mask is precisely the visible part of the sounding objects (occlusion included).
@@ -91,6 +94,13 @@ class SynthConfig:
     ms3_sources: tuple[int, int] = (2, 3)  # inclusive range of sounding objects for MS3 and AVSS v1m
     radius_px: tuple[float, float] = (24.0, 40.0)
     noise_level: float = 0.03  # background noise RMS relative to the sources' mix
+    # Probability that a video's background is the *scene* of its (first) sounding class: a base colour and weave
+    # direction of that class's own (`SCENES`, unrelated to any object's colour), as real scenes predict their
+    # sounds (a concert hall, a kitchen). It is a frame-level cue, the same for every object of the frame, so
+    # within a frame only listening still tells the source from the distractors; but frames that look alike now
+    # tend to share the sounding class, which is what DINO-mined pairs rely on (docs/training.md). 0 keeps the
+    # generator's bytes exactly as before.
+    scene_context: float = 0.0
     png_compress_level: int = 1  # zlib level for PNG frames/masks: 1 is ~2x faster than PIL's 6, files ~10 % larger
     classes: int = field(default=len(SYNTH_CLASSES))
 
@@ -103,6 +113,8 @@ class SynthConfig:
             raise ConfigError(f"synth: classes must be in 3..{len(SYNTH_CLASSES)}, got {self.classes}")
         if self.image_size < 64:
             raise ConfigError(f"synth: image_size must be >= 64, got {self.image_size}")
+        if not 0.0 <= self.scene_context <= 1.0:
+            raise ConfigError(f"synth: scene_context must be in [0, 1], got {self.scene_context}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -211,12 +223,27 @@ class SceneObject:
     tint: float  # per-instance brightness jitter
 
 
-def _background(size: int, rng: np.random.Generator) -> np.ndarray:
+# One scene per class for `scene_context`: muted base colours spread over the hue circle (in the backgrounds'
+# usual 70-170 range, so a scene is not brighter or duller than a random background) and a weave direction.
+SCENES: tuple[tuple[tuple[float, float, float], float], ...] = tuple(
+    (tuple(round(120 + 45 * float(np.cos(2 * np.pi * ((k * 5 % 12) / 12 + third / 3))), 1) for third in range(3)),
+     round(np.pi * k / 12, 4))
+    for k in range(len(SYNTH_CLASSES))
+)
+
+
+def _background(size: int, rng: np.random.Generator, scene: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """A smooth textured background. `scene` (base colour, weave angle) replaces the random base colour and weave
+    direction; the random draws still happen, so every other draw of `rng` (the audio's too) stays the same."""
     base = rng.uniform(70, 170, size=3)
+    if scene is not None:
+        base = scene[0]
     coarse = (base + rng.normal(0, 25, size=(5, 5, 3))).clip(0, 255).astype(np.uint8)
     smooth = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     angle, freq = rng.uniform(0, np.pi), rng.uniform(0.05, 0.15)
+    if scene is not None:
+        angle = scene[1]
     weave = 10.0 * np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)))[..., None]
     # mottling at 1/8 resolution rather than per-pixel grain: it looks as busy but PNG-compresses ~2x faster
     mottle = (128 + rng.normal(0, 12, size=(size // 8, size // 8, 3))).clip(0, 255).astype(np.uint8)
@@ -380,7 +407,7 @@ def _write_video(plan: VideoPlan, root: Path, cfg: SynthConfig) -> None:
     else:
         ref = _avss_video(root, plan.name, plan.subset, plan.split)  # type: ignore[arg-type]
     rng = np.random.default_rng([cfg.seed, plan.index, GENERATOR_VERSION, 1])
-    background = _background(cfg.image_size, rng)
+    background = _background(cfg.image_size, rng, video_scene(plan, cfg))
     ms3_palette = avss_palette(256).flatten().tolist()
     level = cfg.png_compress_level
     for frame in ref.frames:
@@ -404,6 +431,18 @@ def _write_video(plan: VideoPlan, root: Path, cfg: SynthConfig) -> None:
     ref.audio.parent.mkdir(parents=True, exist_ok=True)
     audio = mix_audio(list(plan.objects), float(plan.frames), cfg, rng)
     soundfile.write(ref.audio, audio, cfg.sample_rate, subtype="PCM_16", format="WAV")
+
+
+def video_scene(plan: VideoPlan, cfg: SynthConfig) -> tuple[np.ndarray, float] | None:
+    """The scene (base colour, weave angle) of the video's first sounding class with probability `scene_context`,
+    jittered per video; None: a random background. Drawn from the video's own scene generator."""
+    if cfg.scene_context <= 0:
+        return None
+    rng = np.random.default_rng([cfg.seed, plan.index, GENERATOR_VERSION, 2])
+    if rng.random() >= cfg.scene_context:
+        return None
+    colour, angle = SCENES[_first_source(plan)]
+    return np.asarray(colour) + rng.normal(0, 8, size=3), angle + float(rng.normal(0, 0.1))
 
 
 def _first_source(plan: VideoPlan) -> int:

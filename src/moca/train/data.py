@@ -1,7 +1,7 @@
-"""What one training step eats: (anchor frame + its audio, a mined positive frame, a negative frame) triplets.
+"""What one training step eats: an anchor frame with its audio, P of its mined positive frames and K negatives.
 
 `read_pairs` turns the miner's `pairs.parquet` (one row per anchor/positive, with the anchor's negatives) into one
-entry per anchor. An epoch visits every anchor once; which of its top-K positives and which negative it gets is
+entry per anchor. An epoch visits every anchor once; which of its top-K positives and which negatives it gets are
 drawn from (seed, epoch, anchor index) alone, and so is the visiting order (`plan_epoch`), so any process, any
 world size and any resumed run agrees on what step t of epoch e contains.
 """
@@ -73,13 +73,21 @@ def read_pairs(path: str | Path) -> list[AnchorPairs]:
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Triplets for the margin loss. With `load_inputs=False` only keys come back (features come from the cache)."""
+    """Anchors with `positives` mined positives and `negatives` negatives each (distinct while the anchor has
+    enough, else drawn with repetition). With `load_inputs=False` only keys come back (features from the cache)."""
 
-    def __init__(self, anchors: Sequence[AnchorPairs], store: FrameStore, seed: int, load_inputs: bool = True):
+    def __init__(self, anchors: Sequence[AnchorPairs], store: FrameStore, seed: int, load_inputs: bool = True,
+                 positives: int = 1, negatives: int = 1):
+        if positives < 1 or negatives < 1:
+            raise ValueError(f"positives ({positives}) and negatives ({negatives}) per anchor must be >= 1")
+        empty = [e.anchor for e in anchors if not e.positives or not e.negatives]
+        if empty:
+            raise ValueError(f"{len(empty)} anchor(s) without positives or negatives, e.g. {empty[0]!r}")
         self.anchors = list(anchors)
         self.store = store
         self.seed = seed
         self.load_inputs = load_inputs
+        self.positives, self.negatives = positives, negatives
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -99,19 +107,24 @@ class PairDataset(torch.utils.data.Dataset):
     def anchor_keys(self) -> list[str]:
         return [e.anchor for e in self.anchors]
 
-    def triplet(self, index: int) -> tuple[str, str, str]:
+    def sample(self, index: int) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """(anchor, positives, negatives) keys of anchor `index` in the current epoch."""
         entry = self.anchors[index]
         # A string seed is hashed with SHA-512 by `random`, so it is the same in every process (unlike hash()).
         rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
-        return entry.anchor, rng.choice(entry.positives), rng.choice(entry.negatives)
+
+        def draw(pool: tuple[str, ...], count: int) -> tuple[str, ...]:
+            return tuple(rng.sample(pool, count) if len(pool) >= count else rng.choices(pool, k=count))
+
+        return entry.anchor, draw(entry.positives, self.positives), draw(entry.negatives, self.negatives)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        anchor, positive, negative = self.triplet(index)
-        item: dict[str, Any] = {"anchor_key": anchor, "positive_key": positive, "negative_key": negative}
+        anchor, positives, negatives = self.sample(index)
+        item: dict[str, Any] = {"anchor_key": anchor, "positive_keys": positives, "negative_keys": negatives}
         if self.load_inputs:
             item["anchor_image"] = self.store.image(anchor)
-            item["positive_image"] = self.store.image(positive)
-            item["negative_image"] = self.store.image(negative)
+            item["positive_images"] = torch.stack([self.store.image(k) for k in positives])
+            item["negative_images"] = torch.stack([self.store.image(k) for k in negatives])
             item["audio"] = self.store.audio(anchor)
         return item
 

@@ -1,9 +1,10 @@
 """The optimisation loop: adapters only, deterministic order, exact resume, data parallel over ranks.
 
-One optimiser step = `batch_size` triplets (anchor, positive, negative), split over ranks and `grad_accum`
-micro-batches. For each micro-batch the frozen parts run without gradients (or come from the cache), the three
-images go through the adapter-carrying suffix as one batch of 3b with the anchor's audio tokens, and the loss
-compares the anchor's dense features with the positive's and the negative's.
+One optimiser step = `batch_size` anchors, each with P mined positives and K negatives, split over ranks and
+`grad_accum` micro-batches. For each micro-batch the frozen parts run without gradients (or come from the cache),
+every image goes through the adapter-carrying suffix with its anchor's audio tokens (the candidates without
+gradient when the objective says it needs none), and the loss compares the anchor's dense features with its
+positives' and negatives'.
 
 Exact resume: the data order is a function of (seed, epoch) and the step, every RNG is restored from the
 checkpoint, and the frozen features are the same bits whether cached or not, so a run killed at any step and
@@ -53,14 +54,26 @@ class AdapterModel(Protocol):
     def load_adapter_state_dict(self, state: dict[str, torch.Tensor]) -> Any: ...
 
 
-# (anchor dense, positive dense, negative dense, anchor audio embedding) -> scalar loss
-Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+class Objective(Protocol):
+    """(anchor dense (b, h, w, D), positives (b, P, h, w, D), negatives (b, K, h, w, D), anchor audio embedding
+    (b, D)) -> scalar loss. Optional attributes the loop reads: `candidates_need_grad` (default True; False runs
+    positives and negatives without gradient) and `stats` (a dict of floats refreshed by each call, logged)."""
+
+    def __call__(self, anchor: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                 audio_emb: torch.Tensor) -> torch.Tensor: ...
+
+
+# Called once per optimiser step on the last micro-batch (keys and detached features, as the objective saw them);
+# returns extra per-step diagnostics to log (e.g. the proof harness's PMA margin by region).
+Inspector = Callable[[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]
 
 
 @dataclass
 class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)  # mean loss over ranks, one per optimiser step
+    # per step run by this process: loss, lr, grad norms (global and per adapter), objective stats, inspector's
+    history: list[dict[str, float]] = field(default_factory=list)
     adapters: dict[str, torch.Tensor] = field(default_factory=dict)
     resumed_from: int = 0
     seconds_per_step: float = 0.0
@@ -97,27 +110,43 @@ class _Features:
             self.audio.warm(dataset.anchor_keys(), device)
 
     def __call__(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> prefix of [anchors; positives; negatives] (3b, ...), audio tokens (b, ...), audio embedding (b, D)."""
+        """-> prefix of [anchors; positives; negatives] (b + bP + bK, ...) with each anchor's candidates together,
+        audio tokens (b, ...), audio embedding (b, D)."""
         if self.visual is not None and self.audio is not None:
-            keys = batch["anchor_key"] + batch["positive_key"] + batch["negative_key"]
+            keys = batch["anchor_key"] + [k for ks in batch["positive_keys"] for k in ks]
+            keys += [k for ks in batch["negative_keys"] for k in ks]
             (prefix,) = self.visual.get(keys, self.device)
             tokens, emb = self.audio.get(batch["anchor_key"], self.device)
             return prefix, tokens, emb
         with torch.no_grad():
-            images = torch.cat([batch["anchor_image"], batch["positive_image"], batch["negative_image"]])
+            images = torch.cat([batch["anchor_image"], batch["positive_images"].flatten(0, 1),
+                                batch["negative_images"].flatten(0, 1)])
             prefix = self.model.visual_prefix(images.to(self.device))
             tokens, emb = self.model.encode_audio(batch["audio"].to(self.device))
         return prefix, tokens, emb
 
 
 def micro_step_loss(model: AdapterModel, objective: Objective, features: _Features, batch: dict[str, Any],
-                    autocast: contextlib.AbstractContextManager) -> torch.Tensor:
+                    autocast: contextlib.AbstractContextManager, inspect: Inspector | None = None
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of one micro-batch and the diagnostics of `inspect` (empty without one)."""
     prefix, tokens, emb = features(batch)
+    b = tokens.shape[0]
+    n_pos, n_neg = len(batch["positive_keys"][0]), len(batch["negative_keys"][0])
+    candidate_tokens = torch.cat([tokens.repeat_interleave(n_pos, 0), tokens.repeat_interleave(n_neg, 0)])
     with autocast:
-        dense = model.visual_suffix(prefix, torch.cat([tokens, tokens, tokens]))
+        anchor = model.visual_suffix(prefix[:b], tokens)
+        with torch.set_grad_enabled(getattr(objective, "candidates_need_grad", True) and torch.is_grad_enabled()):
+            candidates = model.visual_suffix(prefix[b:], candidate_tokens)
     # the loss in fp32: PMA's max over pixel similarities and the small margin need more than bf16's 8 bits
-    anchor, positive, negative = dense.float().chunk(3)
-    return objective(anchor, positive, negative, emb.float())
+    anchor, candidates = anchor.float(), candidates.float()
+    positives = candidates[: b * n_pos].unflatten(0, (b, n_pos))
+    negatives = candidates[b * n_pos :].unflatten(0, (b, n_neg))
+    loss = objective(anchor, positives, negatives, emb.float())
+    found = {}
+    if inspect is not None:
+        found = inspect(batch, anchor.detach(), positives.detach(), negatives.detach(), emb.detach().float())
+    return loss, found
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -140,8 +169,11 @@ def train(
     resume: bool = False,
     ctx: D.DistContext | None = None,
     tracker: Tracker | None = None,
+    inspect: Inspector | None = None,
 ) -> TrainResult:
-    """Train the adapters of `model` on `dataset`; checkpoints go to `out/checkpoints` (rank 0 only)."""
+    """Train the adapters of `model` on `dataset`; checkpoints go to `out/checkpoints` (rank 0 only).
+
+    `inspect` (rank 0 only) adds diagnostics of each step's last micro-batch to `result.history` and the tracker."""
     ctx = ctx or D.DistContext()
     tracker = tracker if (tracker is not None and ctx.is_main) else NullTracker()
     out = Path(out)
@@ -198,10 +230,12 @@ def train(
             tick = time.monotonic()
             step_loss = 0.0
             for _micro in range(cfg.grad_accum):
-                loss = micro_step_loss(model, objective, features, next(batches), autocast) / cfg.grad_accum
-                loss.backward()
-                step_loss += float(loss.detach())
+                loss, found = micro_step_loss(model, objective, features, next(batches), autocast,
+                                              inspect if ctx.is_main else None)
+                (loss / cfg.grad_accum).backward()
+                step_loss += float(loss.detach()) / cfg.grad_accum
             D.average_gradients_(ctx, params)
+            adapter_norms = _adapter_grad_norms(model)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
@@ -211,9 +245,11 @@ def train(
             result.losses.append(D.mean_over_ranks(ctx, step_loss))
             next(bar, None)
             seconds = time.monotonic() - tick
+            metrics = {"loss": result.losses[-1], "lr": lr, "grad_norm": float(grad_norm), **adapter_norms,
+                       **dict(getattr(objective, "stats", None) or {}), **found}
+            result.history.append(metrics)
             if result.steps % cfg.log_every == 0:
-                tracker.log_metrics({"loss": result.losses[-1], "lr": lr, "grad_norm": float(grad_norm),
-                                     "samples_per_s": cfg.batch_size / max(seconds, 1e-9), "epoch": epoch},
+                tracker.log_metrics({**metrics, "samples_per_s": cfg.batch_size / max(seconds, 1e-9), "epoch": epoch},
                                     step=result.steps)
             if result.steps % cfg.checkpoint_every == 0 or result.steps == total:
                 _checkpoint(out, result, model, optimizer, scheduler, cfg, config_hash, ctx, epoch)
@@ -222,6 +258,18 @@ def train(
     result.seconds_per_step = (time.monotonic() - started) / max(done, 1)
     result.adapters = {k: v.detach().cpu().clone() for k, v in model.adapter_state_dict().items()}
     return result
+
+
+def _adapter_grad_norms(model: AdapterModel) -> dict[str, float]:
+    """Gradient norm of each adapter (`grad_norm/<block>`), when the model keeps them in an `adapters` ModuleDict."""
+    adapters = getattr(model, "adapters", None)
+    if not isinstance(adapters, torch.nn.ModuleDict):
+        return {}
+    norms = {}
+    for name, adapter in adapters.items():
+        grads = [p.grad.detach().float().norm() for p in adapter.parameters() if p.grad is not None]
+        norms[f"grad_norm/{name}"] = float(torch.stack(grads).norm()) if grads else 0.0
+    return norms
 
 
 def _checkpoint(out: Path, result: TrainResult, model: AdapterModel, optimizer: torch.optim.Optimizer,

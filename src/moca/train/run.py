@@ -24,7 +24,7 @@ from moca.data.audio import AudioConfig
 from moca.data.layout import check_benchmark
 from moca.errors import ConfigError, DataError
 from moca.io import atomic_open, atomic_write_text, sha256_file, write_json
-from moca.losses import LossConfig, contrastive_loss
+from moca.losses import LossConfig, PairObjective
 from moca.models import MocaConfig
 from moca.train import distributed as D
 from moca.train.checkpoint import list_checkpoints
@@ -117,11 +117,10 @@ def run_training(cfg: TrainConfig, pairs: str | Path, out: str | Path, resume: b
 
     torch.manual_seed(cfg.seed)  # the adapters' initial weights (then broadcast from rank 0 anyway)
     model = MocaModel(cfg.model)
-    dataset = PairDataset(read_pairs(pairs), _frame_store(cfg, root), seed=cfg.seed)
+    dataset = PairDataset(read_pairs(pairs), _frame_store(cfg, root), seed=cfg.seed, positives=cfg.loss.positives,
+                          negatives=cfg.loss.negatives)
     _check_keys(pairs, dataset)
-
-    def objective(anchor, positive, negative, audio_emb):
-        return contrastive_loss(anchor, positive, negative.unsqueeze(1), audio_emb, cfg.loss)
+    objective = PairObjective(cfg.loss)
 
     tracker = _open_tracker(cfg, out, ctx)
     tracker.log_params({**_plain(cfg), "config_hash": digest, "world_size": ctx.world_size})
