@@ -359,10 +359,10 @@ class Harness:
 
 def map_paths(value: str, mounts: dict[str, Path]) -> str:
     """Absolute container paths in an env value (a path, or a comma-separated list) moved to where they are mounted
-    in the emulation."""
-    for path in sorted(mounts, key=len, reverse=True):
-        value = re.sub(rf"(?<![\w/.]){re.escape(path)}(?=$|[/,:])", str(mounts[path]), value)
-    return value
+    in the emulation. One pass, longest path first: a mapped path is never mapped again (pod folders live under
+    the host's /tmp, which is also a container path)."""
+    paths = "|".join(re.escape(path) for path in sorted(mounts, key=len, reverse=True))
+    return re.sub(rf"(?<![\w/.])({paths})(?=$|[/,:])", lambda m: str(mounts[m[1]]), value)
 
 
 def _cel(condition: str, values: dict[str, Any]) -> bool:

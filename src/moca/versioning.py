@@ -106,7 +106,11 @@ def remote_url(remote: str | None = None, root: str | Path = ".") -> str:
         raise DataError(dvc_dir / "config", "no remote given and no default remote (`core.remote`) set")
     if name not in config["remote"]:
         raise DataError(dvc_dir / "config", f"no remote named {name!r}; known: {sorted(config['remote'])}")
-    return str(config["remote"][name]["url"])
+    url = str(config["remote"][name]["url"])
+    if url.startswith("file:"):  # DVC has no file:// scheme (treeverse/dvc#2236): it would push to ./file:/...
+        raise DataError(dvc_dir / "config", f"remote {name!r}: url {url!r} is a file:// URL, which DVC takes for a "
+                                            "relative path; write a local remote as a plain path")
+    return url
 
 
 def _dvc(args: list[str], root: Path) -> str:
@@ -125,6 +129,7 @@ def add_and_push(data_dir: str | Path, remote: str | None = None) -> str:
     if not data_dir.is_dir():
         raise DataError(data_dir, "not a folder; nothing to version")
     root = repo_root(data_dir)
+    remote_url(remote, root)  # a remote DVC would misread fails here, before anything is added or pushed
     target = data_dir.relative_to(root).as_posix()
     _dvc(["add", "--quiet", target], root)
     _dvc(["push", "--quiet", *(["--remote", remote] if remote else []), f"{target}.dvc"], root)

@@ -107,3 +107,20 @@ def test_fetch_detects_corruption_and_missing_versions(dvc_repo: Path, tmp_path:
         versioning.fetch("nope", out, root=dvc_repo)
     with pytest.raises(DataError, match="no remote named 'missing'"):
         versioning.fetch(version, out, remote="missing", root=dvc_repo)
+
+
+def test_a_file_url_remote_is_refused_before_dvc_pushes_into_a_relative_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    write_dataset(repo / "data", "one")
+    remote = tmp_path / "remote"
+    (repo / ".dvc" / "config").write_text(f"[core]\n    no_scm = true\n    remote = local\n"
+                                          f"['remote \"local\"']\n    url = {remote.as_uri()}\n")  # fmt: skip
+    with pytest.raises(DataError, match=r"config: remote 'local': url 'file:.*plain path"):
+        versioning.add_and_push(repo / "data")
+    assert not (repo / "data.dvc").exists() and not (repo / "file:").exists()
+    (repo / ".dvc" / "config").write_text(f"[core]\n    no_scm = true\n    remote = local\n"
+                                          f"['remote \"local\"']\n    url = {remote}\n")  # fmt: skip
+    version = versioning.add_and_push(repo / "data")
+    assert versioning.remote_url(root=repo) == str(remote)
+    assert (remote / "files" / "md5" / version[:2] / version[2:]).is_file()  # DVC 3's layout, where moca reads

@@ -88,6 +88,7 @@ def test_evaluate_logs_metrics_and_the_markdown_table(demo, ingested, tmp_path):
                                   eval_split="test", evaluation=evaluation, metrics=metrics, table=table, **KEYS)
     assert scores.miou == pytest.approx(1.0) and scores.fscore == pytest.approx(1.0)
     assert metrics.metadata == {"test.miou": pytest.approx(1.0), "test.fscore": pytest.approx(1.0)}
+    assert read_json(metrics.path) == metrics.metadata  # every declared output is a file (kfp.local's cache)
     assert "| mIoU | 1.0000 |" in Path(table.path).read_text()
 
 

@@ -86,9 +86,10 @@ def test_every_task_runs_green_as_a_pod(first_run, cluster_mlflow, published_dat
                                                                           f"'{parent.info.run_id}'")  # fmt: skip
     assert {r.data.tags["moca.step"] for r in steps} == {"ingest", "validate", "mine_pairs", "train", "infer",
                                                          "evaluate", "register"}  # fmt: skip
-    volume = harness.root / "volumes" / "moca-weights-cache"  # the PVC of k8s/base/kfp, shared by the model tasks
+    # The PVC of k8s/base/kfp, shared by the tasks that build the model (register: it predicts a serving example).
+    volume = harness.root / "volumes" / "moca-weights-cache"
     assert {t: Path(first_run[t].env["MOCA_WEIGHTS_CACHE"]) == volume for t in STEP_TASKS} == {
-        t: t in ("mine-pairs", "train", "infer") for t in STEP_TASKS}  # fmt: skip
+        t: t in ("mine-pairs", "train", "infer", "register") for t in STEP_TASKS}  # fmt: skip
     assert not list((harness.root / "pods").rglob("mlflow.db"))  # no pod fell back to a store of its own
 
 

@@ -18,9 +18,11 @@ def write_retrain_config(folder: Path, data: Path, webhook_url: str = "", pointe
 
     producer = folder / "producer"
     (producer / ".dvc").mkdir(parents=True)
-    remote = (folder / "remote").as_uri()
+    # DVC takes a local remote as a path (a file:// URL would be a relative folder); the pipeline config names it
+    # by URL, as pods without a DVC checkout do (moca.storage reads file:// URLs).
     (producer / ".dvc" / "config").write_text(f"[core]\n    no_scm = true\n    remote = local\n"
-                                              f"['remote \"local\"']\n    url = {remote}\n")  # fmt: skip
+                                              f"['remote \"local\"']\n    url = {folder / 'remote'}\n")  # fmt: skip
+    remote = (folder / "remote").as_uri()
     shutil.copytree(data, producer / "data")
     version = add_and_push(producer / "data")
     config = yaml.safe_load((REPO / "configs" / "pipeline_demo.yaml").read_text())

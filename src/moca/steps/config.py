@@ -58,7 +58,9 @@ class WeightsCacheConfig:
 
     pvc: str = "moca-weights-cache"  # "" = no volume (each task fetches weights into its own scratch)
     path: str = "/cache/weights"
-    components: tuple[str, ...] = ("mine_pairs", "train", "infer")  # the tasks that load released weights
+    # The tasks that load released weights: register too, since the model must predict its serving example
+    # (the backbone built) before it is logged (moca.tracking.pyfunc.log_model).
+    components: tuple[str, ...] = ("mine_pairs", "train", "infer", "register")
 
 
 @dataclass
