@@ -1,5 +1,6 @@
 """components/ and pipelines/ install as the packages moca.components and moca.pipelines (pyproject.toml maps the
-folders), so `moca pipeline compile` works from any folder after a plain, non-editable install."""
+folders), so `moca pipeline compile` works from any folder after a plain, non-editable install; the stand-in
+weights travel as package data."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def test_every_package_folder_is_listed_for_the_wheel():
 def test_a_plain_install_compiles_the_pipeline_from_any_folder(image_install, tmp_path):
     names = set(zipfile.ZipFile(image_install.wheel).namelist())
     assert {"moca/components/train.py", "moca/pipelines/training_pipeline.py", "moca/pipelines/retrain_flow.py",
-            "moca/pipelines/prefect.yaml", "moca/steps/runner.py"} <= names
+            "moca/pipelines/prefect.yaml", "moca/steps/runner.py", "moca/standins/weights/standins.json",
+            "moca/standins/weights/dino_tiny_standin.pt", "moca/standins/weights/sam_tiny_standin.pt",
+            "moca/standins/weights/imagebind_tiny_standin.pt"} <= names
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -45,3 +48,8 @@ def test_a_plain_install_compiles_the_pipeline_from_any_folder(image_install, tm
     assert result.returncode == 0, result.stderr[-3000:]
     compiled = next(yaml.safe_load_all((elsewhere / "pipeline.yaml").read_text()))
     assert compiled["pipelineInfo"]["name"] == "moca-demo"
+    # the stand-in weights are package data: the installed copy lists them, each matching its sha256
+    listed = subprocess.run([str(image_install.bin / "moca"), "standins", "list"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stdout + listed.stderr[-3000:]
+    assert str(image_install.site) in listed.stdout and listed.stdout.count("  ok") == 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_configs import write_config
+from pipeline_configs import REPO, write_config
 
 from moca.errors import ConfigError
 from moca.steps.kubeflow import check_kfp_cron, compile_pipeline
@@ -133,7 +133,8 @@ def test_runtime_parameters_reach_only_the_tasks_of_their_section(compiled):
     pipeline, _ = compiled
     parameters = pipeline["root"]["inputDefinitions"]["parameters"]
     assert set(parameters) == {"data_rev", "run_name", *RUNTIME_PARAMETERS}
-    assert parameters["lr"]["parameterType"] == "NUMBER_DOUBLE" and parameters["lr"]["defaultValue"] == 1e-3
+    demo_lr = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["lr"]  # the compiled config's train.lr
+    assert parameters["lr"]["parameterType"] == "NUMBER_DOUBLE" and parameters["lr"]["defaultValue"] == demo_lr
     assert parameters["epochs"]["parameterType"] == "NUMBER_INTEGER"
     assert parameters["eval_split"]["defaultValue"] == "test"
     tasks = _all_tasks(pipeline)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from moca.cli import evaluate as evaluate_cli
 from moca.cli import infer as infer_cli
 from moca.data.layout import list_videos
+from moca.errors import ConfigError
 from moca.evaluate import ground_truth
 from moca.infer.outputs import write_prediction, write_side_array, write_side_mask
 from moca.io import write_json
@@ -145,3 +146,28 @@ def test_qualitative_grid_has_a_colour_bar(runs: dict[str, Path], s4_data: Path)
     insets = [child for axis in fig.axes for child in axis.child_axes]  # the bar is inset under the heat maps
     bars = [axis for axis in insets if axis.get_xlabel().startswith("audio-pixel similarity")]
     assert len(bars) == 1 and [t.get_text() for t in bars[0].get_xticklabels()] == ["0.0", "0.5", "1.0"]
+
+
+
+def test_comparison_grid_shows_every_run_on_the_same_frames(runs: dict[str, Path], s4_data: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from moca.report import figures
+
+    drawn = {}
+    save = figures._save
+
+    def capture(fig, out, **options):  # noqa: ANN001, ANN003, ANN202
+        drawn[out.name] = [axis.get_title() for axis in fig.axes if axis.get_title()]
+        return save(fig, out, **options)
+
+    monkeypatch.setattr(figures, "_save", capture)
+    table = build_report([RunSpec(n, "s4", p) for n, p in runs.items()], {"s4": s4_data}, "test", tmp_path,
+                         videos=2, compare_maps=["MoCA", "OWOD"])  # fmt: skip
+    assert table["figures"]["comparison_s4"] == "comparison_s4.png"
+    assert (tmp_path / "comparison_s4.png").stat().st_size > 1000
+    # the maps named, then the final mask of every run but the floor
+    assert drawn["comparison_s4.png"] == ["frame", "ground truth", "MoCA:\naudio-pixel map",
+                                          "OWOD:\naudio-pixel map", "MoCA:\nfinal mask", "OWOD:\nfinal mask"]
+    with pytest.raises(ConfigError, match="compare_maps names no run on s4: nope"):
+        build_report([RunSpec("MoCA", "s4", runs["MoCA"])], {"s4": s4_data}, "test", tmp_path / "x",
+                     compare_maps=["nope"])  # fmt: skip

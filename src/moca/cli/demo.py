@@ -19,20 +19,24 @@ from moca.cli._steps import SetOption
 DATA = Path("data")
 DVC_FILE = Path("data.dvc")
 DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
+DEMO_VIDEOS = 60
+# The stand-ins' corpus uses the same scene context (moca.standins.corpus), so they know these scenes.
+DEMO_SCENE_CONTEXT = 0.8
 
 
-def _synthesise(videos: int, seed: int) -> bool:
-    """Make data/ hold the synthetic dataset for (videos, seed); returns whether it had to be (re)generated."""
+def _synthesise(videos: int, seed: int, scene_context: float) -> bool:
+    """Make data/ hold the synthetic dataset for these settings; returns whether it had to be (re)generated."""
     from moca.data.synth import SynthConfig, synthesize
     from moca.errors import DataError
 
-    config = SynthConfig(benchmark="s4", videos=videos, seed=seed)
+    config = SynthConfig(benchmark="s4", videos=videos, seed=seed, scene_context=scene_context)
     marker = DATA / "synth.json"
     if DATA.exists():
         if not marker.is_file():
             raise DataError(DATA, "exists and is not a synthetic demo dataset; move it away to run the demo")
-        described = json.loads(marker.read_text(encoding="utf-8"))
-        if described.get("config", {}).get("seed") == seed and described.get("config", {}).get("videos") == videos:
+        described = json.loads(marker.read_text(encoding="utf-8")).get("config", {})
+        if (described.get("seed"), described.get("videos"), described.get("scene_context", 0.0)) == \
+                (seed, videos, scene_context):
             return False
     staging = DATA.with_name(".data.demo-staging")
     shutil.rmtree(staging, ignore_errors=True)
@@ -41,30 +45,6 @@ def _synthesise(videos: int, seed: int) -> bool:
         shutil.rmtree(DATA)
     staging.rename(DATA)
     return True
-
-
-def _compare(run_folder: Path, out: Path) -> tuple[Path, dict]:
-    """The table users read: MoCA with and without MPM against the floors on the test split (report + figures);
-    returns its folder and the table.
-
-    The MPM predictions are the pipeline's own; the no-MPM run re-infers with the trained adapters and mpm=none.
-    OWOD-BIND is left out here: SAM's automatic generator costs ~30 s per frame on CPU (`moca baseline owod-bind`).
-    """
-    from moca.baselines import run_baseline
-    from moca.report import RunSpec, build_report
-    from moca.steps import infer
-    from moca.steps.runner import Inputs
-
-    compare = out / "compare" / run_folder.name
-    coarse = compare / "moca-coarse"
-    infer.run({"mpm": "none"}, Inputs(data=DATA, benchmark="s4", upstream={"model": run_folder / "train" / "model"}),
-              coarse)
-    runs = [RunSpec("MoCA + MPM (SAM points)", "s4", run_folder / "infer" / "predictions"),
-            RunSpec("MoCA, coarse mask (no MPM)", "s4", coarse)]
-    for name in ("centre", "all-foreground"):
-        run_baseline(name, DATA, "s4", "test", compare / name)
-        runs.append(RunSpec(name, "s4", compare / name))
-    return compare / "report", build_report(runs, {"s4": DATA}, "test", compare / "report")
 
 
 def _pipeline_run_id(model_version: str) -> str:
@@ -83,19 +63,24 @@ def _first(run_folder: Path, pattern: str) -> Path | None:
 def demo_command(
     out: Path = typer.Option(Path(".moca/demo"), "--out", help="Where the pipeline's task outputs go."),
     seed: int = typer.Option(0, "--seed", help="Synthetic data seed: a new seed is a new data version."),
-    videos: int = typer.Option(24, "--videos", min=6, help="Synthetic S4 videos (split 70/15/15 %)."),
+    videos: int = typer.Option(DEMO_VIDEOS, "--videos", min=6, help="Synthetic S4 videos (split 70/15/15 %)."),
+    scene_context: float = typer.Option(DEMO_SCENE_CONTEXT, "--scene-context", min=0.0, max=1.0,
+                                        help="P(a video's background is its sounding class's scene), as in real "
+                                             "videos; 0 leaves pair mining nothing to find."),
     config: Path = typer.Option(DEMO_CONFIG, "--config", help="Pipeline config."),
     sets: list[str] = SetOption,
 ) -> None:
     """Synthetic data -> DVC -> the Kubeflow pipeline via kfp.local -> MLflow model with @champion."""
     from moca.report import log_report
+    from moca.report.compare import compare_model
+    from moca.standins.registry import AUTOMATIC_SAM
     from moca.steps.kubeflow import run_local
     from moca.tracking.registry import champion
     from moca.tracking.runs import tracking_uri
     from moca.versioning import add_and_push, data_version
 
     started = time.perf_counter()
-    regenerated = _synthesise(videos, seed)
+    regenerated = _synthesise(videos, seed, scene_context)
     recorded = data_version(DVC_FILE) if DVC_FILE.is_file() else None
     version = add_and_push(DATA)
     note = ("as data.dvc records" if version == recorded
@@ -108,7 +93,8 @@ def demo_command(
     pipeline_s = time.perf_counter() - pipeline_started
     promotion = json.loads((run_folder / "register" / "promotion" / "promotion.json").read_text(encoding="utf-8"))
     after = champion("moca")
-    report, table = _compare(run_folder, out)
+    report, table = compare_model(run_folder / "train" / "model", run_folder / "infer" / "predictions", DATA, "s4",
+                                  out / "compare" / run_folder.name, owod_sam=AUTOMATIC_SAM)
     log_report(report, table, run_id=_pipeline_run_id(str(promotion["version"])))
     docs = _first(run_folder, "validate/report/data_docs/**/index.html")
     drift = run_folder / "validate" / "report" / "drift.md"
@@ -124,11 +110,14 @@ def demo_command(
         f"  Data Docs           {docs}",
         f"  drift vs champion   {drift if drift.is_file() else 'not checked (no champion before this run)'}",
         f"  evaluation report   {run_folder / 'evaluate' / 'table'}",
-        f"  comparison          {report / 'report.md'} (+ scores.png, qualitative_s4.png; also artifacts of "
-        "the MLflow pipeline run)",
+        f"  comparison          {report / 'report.md'} (+ scores.png, comparison_s4.png, qualitative_s4.png; also "
+        "artifacts of the MLflow pipeline run)",
         f"  task outputs        {run_folder}",
         f"  look at it all      mlflow ui --backend-store-uri {tracking_uri()} --port 5000",
+        "  test mIoU / F       (synthetic data and stand-in models: not paper numbers)",
     ]
+    lines += [f"    {row['scores']['s4']['miou']:.3f} / {row['scores']['s4']['fscore']:.3f}  {row['name']}"
+              for row in table["rows"]]
     typer.echo("\n".join(lines))
 
 

@@ -383,6 +383,20 @@ def plan_videos(cfg: SynthConfig) -> list[VideoPlan]:
     return [_plan_video(i, split, cfg) for i, split in enumerate(splits)]
 
 
+def frame_position(plan: VideoPlan, frame: int) -> float:
+    """Clip position in [0, 1] at which frame `frame` of `plan` is rendered."""
+    return frame / max(plan.frames - 1, 1)
+
+
+def instance_masks(plan: VideoPlan, frame: int, image_size: int) -> np.ndarray:
+    """(H, W) int16 owner map of frame `frame`: the index into `plan.objects` of the object that painted each pixel,
+    -1 for background (occlusion included), exactly as the written frame was drawn. Object shapes do not depend on
+    the background, so this re-renders them without touching any file: a pre-training corpus gets instance masks
+    while its folders keep the AVSBench layout (`moca.standins` trains the SAM stand-in on them)."""
+    blank = np.zeros((image_size, image_size, 3), np.uint8)
+    return render_frame(list(plan.objects), blank, frame_position(plan, frame))[1]
+
+
 def _sounding_mask(objects: tuple[SceneObject, ...], owner: np.ndarray) -> np.ndarray:
     sources = [i for i, o in enumerate(objects) if o.sounding]
     return np.isin(owner, sources)
@@ -411,7 +425,7 @@ def _write_video(plan: VideoPlan, root: Path, cfg: SynthConfig) -> None:
     ms3_palette = avss_palette(256).flatten().tolist()
     level = cfg.png_compress_level
     for frame in ref.frames:
-        image, owner = render_frame(list(plan.objects), background, frame.index / max(plan.frames - 1, 1))
+        image, owner = render_frame(list(plan.objects), background, frame_position(plan, frame.index))
         frame.image.parent.mkdir(parents=True, exist_ok=True)
         if cfg.benchmark == "avss":
             Image.fromarray(image).save(frame.image, format="JPEG", quality=92)

@@ -14,6 +14,7 @@ seed is set to the training seed before the model is built, so the frozen weight
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +26,9 @@ import yaml
 from moca.config import from_dict
 from moca.data.audio import AudioConfig
 from moca.errors import ConfigError, WeightsError
-from moca.io import read_json, sha256_file
+from moca.io import atomic_open, read_json, sha256_file
 from moca.models import MocaConfig, MocaModel, WeightsSpec, load_checkpoint
+from moca.models.moca_model import untrained_adapter_state
 
 log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapters.pt", "adapter.pt", "adapter.safetensors")
@@ -129,3 +131,16 @@ def load_model(uri: str | Path, device: str = "cpu") -> LoadedModel:
     if not path.exists():
         raise WeightsError(f"{path}: model not found (expected a folder, an adapter checkpoint or an MLflow URI)")
     return build_from_folder(find_adapters(path), text, device)
+
+
+def write_untrained(model: Path, out: Path) -> Path:
+    """A model folder at `out` that is `model` (a `moca train` folder) before training: the same config and
+    backbone, every adapter gate at 0. Inference with it shows what the frozen backbone alone does."""
+    adapters = find_adapters(model)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "backbones.json"):
+        if (adapters.parent / name).is_file():
+            shutil.copyfile(adapters.parent / name, out / name)
+    with atomic_open(out / "adapters.pt", "wb") as handle:
+        torch.save(untrained_adapter_state(_read_adapters(adapters)), handle)
+    return out

@@ -162,6 +162,13 @@ class MocaModel(nn.Module):
             raise WeightsError(f"{exc} (adapter positions here: {list(self.config.adapter.positions)})") from exc
 
 
+def untrained_adapter_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` with every AdaAV gate back at 0, as before training: the model is then frozen ImageBind exactly
+    (`moca.models.adaav`), whatever the other adapter weights hold. The "no training" arm of a comparison."""
+    return {k: torch.zeros_like(v) if k.rsplit(".", 1)[-1] in ("gate", "mlp_gate") else v.clone()
+            for k, v in state.items()}
+
+
 def moca_parameter_counts(config: MocaConfig) -> tuple[int, int]:
     """(total, trainable) parameters of `MocaModel(config)`, computed on the meta device: no memory, no weights."""
     with parameters_on_meta():

@@ -1,5 +1,8 @@
 """Checkpoints from URIs: fetch (local, file://, s3://, https://), verify sha256, load safely, fit to a model.
 
+`standin:<name>` names a shipped STAND-IN (`moca.standins`, e.g. `standin:imagebind_tiny_standin`): the file in
+the installed package's weights folder, read in place, so one config works from a checkout, a wheel or an image.
+
 Three rules, because a checkpoint is both large and untrusted input:
 - nothing is used before its sha256 matches the configured one (when one is configured);
 - `torch.load(..., weights_only=True)`: a pickle that would run code is refused, never executed;
@@ -22,7 +25,7 @@ from urllib.parse import unquote, urlparse
 import torch
 from torch import nn
 
-from moca.errors import StorageError, WeightsError
+from moca.errors import ConfigError, StorageError, WeightsError
 from moca.io import sha256_file
 
 log = logging.getLogger(__name__)
@@ -55,8 +58,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE))
 
 
+STANDIN_SCHEME = "standin"
+
+
 def _local_path(uri: str) -> Path | None:
     parsed = urlparse(uri)
+    if parsed.scheme == STANDIN_SCHEME:
+        from moca.standins.registry import get_standin
+
+        try:
+            return get_standin(parsed.path).path()
+        except ConfigError as exc:
+            raise WeightsError(f"{uri}: {exc}") from exc
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
     if parsed.scheme == "":
@@ -97,12 +110,13 @@ def fetch_weights(spec: WeightsSpec, cache_dir: Path | None = None) -> Path:
     """Return a local, verified path for `spec`: local files are read in place, remote ones cached."""
     from moca.storage import check_uri_allowed, download
 
+    local = _local_path(spec.uri)
     try:  # local files too: a config must not read weights from outside the allowed roots
-        check_uri_allowed(spec.uri)
+        check_uri_allowed(spec.uri if local is None else str(local))
     except StorageError as exc:
         raise WeightsError(str(exc)) from exc
     path = cache_path(spec, cache_dir)
-    if _local_path(spec.uri) is not None:
+    if local is not None:
         if not path.is_file():
             raise WeightsError(f"{spec.uri}: weights file not found")
         _verify(spec, path)

@@ -7,15 +7,17 @@ to MLflow as artifacts of an evaluation run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from moca.errors import ConfigError, DataError
 from moca.io import atomic_write_text, write_json
-from moca.report.figures import bar_plot, qualitative_grid
+from moca.report.figures import bar_plot, comparison_grid, qualitative_grid
 from moca.report.table import RunSpec, build_table, render_markdown
 
 TABLE_MD, TABLE_JSON, BARS, GRID = "report.md", "report.json", "scores.png", "qualitative_{bench}.png"
+COMPARISON = "comparison_{bench}.png"
 
 
 def _figure_run(table: dict[str, Any], bench: str) -> dict[str, Any] | None:
@@ -26,8 +28,11 @@ def _figure_run(table: dict[str, Any], bench: str) -> dict[str, Any] | None:
 
 
 def build_report(runs: list[RunSpec], data: dict[str, Path], split: str, out: Path, protocol: str = "binary",
-                 videos: int = 4) -> dict[str, Any]:
-    """Write report.md, report.json, scores.png and qualitative_{benchmark}.png into `out`; returns the table."""
+                 videos: int = 4, compare_maps: Sequence[str] = ()) -> dict[str, Any]:
+    """Write report.md, report.json, scores.png and qualitative_{benchmark}.png into `out`; returns the table.
+
+    `compare_maps` names runs whose audio-pixel maps to draw side by side (e.g. before and after training) in
+    comparison_{benchmark}.png, beside the final masks of every run that is not a floor."""
     if not runs:
         raise ConfigError("report: no runs given (use --runs NAME=PRED_DIR)")
     for run in runs:
@@ -44,11 +49,27 @@ def build_report(runs: list[RunSpec], data: dict[str, Path], split: str, out: Pa
                                     out / GRID.format(bench=bench), videos, title=f"{row['name']} ({bench}/{split})")
             if path is not None:
                 figures[f"qualitative_{bench}"] = path.name
+        if compare_maps:
+            path = _comparison(table, runs, compare_maps, data[bench], bench, split, out, videos)
+            if path is not None:
+                figures[f"comparison_{bench}"] = path.name
     table["figures"] = figures
     markdown = render_markdown(table) + "\n" + "\n".join(f"![{k}]({v})" for k, v in figures.items()) + "\n"
     atomic_write_text(out / TABLE_MD, markdown)
     write_json(out / TABLE_JSON, table)
     return table
+
+
+def _comparison(table: dict[str, Any], runs: list[RunSpec], compare_maps: Sequence[str], data_root: Path,
+                bench: str, split: str, out: Path, videos: int) -> Path | None:
+    folders = {r.name: r.pred_dir for r in runs if r.benchmark == bench}
+    unknown = [name for name in compare_maps if name not in folders]
+    if unknown:
+        raise ConfigError(f"report: compare_maps names no run on {bench}: {', '.join(unknown)}")
+    maps = [(name, folders[name]) for name in compare_maps]
+    masks = [(r["name"], folders[r["name"]]) for r in table["rows"] if r["kind"] != "floor" and r["name"] in folders]
+    return comparison_grid(maps, masks, data_root, bench, split, out / COMPARISON.format(bench=bench), videos,
+                           title=f"the same {bench}/{split} frames, run by run")
 
 
 def log_report(out: Path, table: dict[str, Any], run_id: str | None = None, experiment: str = "moca") -> str:

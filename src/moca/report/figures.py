@@ -4,6 +4,9 @@ Grid rows are frames (the first annotated frame of a few videos); columns: frame
 frame (with its colour bar), coarse mask, final mask, ground truth. Heatmaps and coarse masks come from the side
 files `moca infer` writes (`_maps/`, `_coarse/`), so drawing the figure never reruns a model.
 
+The comparison grid puts several runs side by side on the same frames: the audio-pixel maps of the runs that have
+one (e.g. before and after training), then every run's final mask, so a reader sees what training changed.
+
 The bar plot is horizontal so that run names of any length stay readable; bars are coloured by the kind of run
 (legend), and carry their value.
 """
@@ -78,8 +81,7 @@ def qualitative_grid(pred_dir: Path, data_root: Path, benchmark: str, split: str
 def grid_figure(pred_dir: Path, data_root: Path, benchmark: str, split: str, videos: int = 4, title: str = ""
                 ) -> Any:  # fmt: skip
     """The qualitative grid as a matplotlib Figure, or None when the split has no annotated frame."""
-    frames = [next(f for f in v.frames if f.mask is not None) for v in list_videos(data_root, benchmark, split)
-              if any(f.mask is not None for f in v.frames)][:videos]
+    frames = _annotated_frames(data_root, benchmark, split, videos)
     if not frames:
         return None
     plt = _pyplot()
@@ -104,13 +106,60 @@ def grid_figure(pred_dir: Path, data_root: Path, benchmark: str, split: str, vid
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    # The colour bar sits under the heat map column, as wide as it: maps are min-max normalised per frame.
-    bar_axis = axes[-1, COLUMNS.index("audio-pixel map")].inset_axes([0.0, -0.14, 1.0, 0.06])
-    bar = fig.colorbar(heat, cax=bar_axis, orientation="horizontal", ticks=[0, 0.5, 1])
+    _colour_bar(fig, axes[-1, COLUMNS.index("audio-pixel map")], heat)
+    return fig
+
+
+def comparison_grid(map_runs: list[tuple[str, Path]], mask_runs: list[tuple[str, Path]], data_root: Path,
+                    benchmark: str, split: str, out: Path, videos: int = 4, title: str = "") -> Path | None:
+    """Frame, ground truth, the audio-pixel map of each of `map_runs`, the final mask of each of `mask_runs`
+    ((label, prediction folder) pairs), for the same frames, into `out` (PNG); None if no annotated frame."""
+    frames = _annotated_frames(data_root, benchmark, split, videos)
+    if not frames:
+        return None
+    plt = _pyplot()
+    titles = ["frame", "ground truth"] + [f"{name}:\naudio-pixel map" for name, _ in map_runs] + \
+             [f"{name}:\nfinal mask" for name, _ in mask_runs]
+    fig, axes = plt.subplots(len(frames), len(titles), figsize=(2.0 * len(titles), 2.0 * len(frames) + 0.6),
+                             squeeze=False)  # fmt: skip
+    heat = None
+    for row, frame in zip(axes, frames):
+        rgb = load_frame(frame, benchmark)
+        size = rgb.shape[:2]
+        row[0].imshow(rgb)
+        row[1].imshow(_truth(frame, benchmark, size), cmap="gray", vmin=0, vmax=1)
+        for axis, (_, pred_dir) in zip(row[2:], map_runs):
+            axis.imshow(rgb)
+            heat = axis.imshow(_heatmap(pred_dir, frame, size), cmap=HEATMAP_CMAP, alpha=0.5, vmin=0, vmax=1)
+        for axis, (_, pred_dir) in zip(row[2 + len(map_runs):], mask_runs):
+            axis.imshow(_grey(pred_dir / f"{frame.key}.png", size), cmap="gray", vmin=0, vmax=1)
+        for axis in row:
+            axis.set_xticks([])
+            axis.set_yticks([])
+        row[0].set_ylabel(frame.key.split("/")[-1], fontsize=7)
+    for axis, name in zip(axes[0], titles):
+        axis.set_title("\n".join(textwrap.fill(line, 24) for line in name.split("\n")), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if heat is not None:
+        _colour_bar(fig, axes[-1, 2], heat)
+    return _save(fig, out, bbox_inches="tight")
+
+
+def _annotated_frames(data_root: Path, benchmark: str, split: str, videos: int) -> list[FrameRef]:
+    """The first annotated frame of each of the first `videos` videos of the split that have one."""
+    return [next(f for f in v.frames if f.mask is not None) for v in list_videos(data_root, benchmark, split)
+            if any(f.mask is not None for f in v.frames)][:videos]
+
+
+def _colour_bar(fig: Any, axis: Any, heat: Any) -> None:
+    """A horizontal colour bar under `axis`, as wide as it: maps are min-max normalised per frame."""
+    bar = fig.colorbar(heat, cax=axis.inset_axes([0.0, -0.14, 1.0, 0.06]), orientation="horizontal",
+                       ticks=[0, 0.5, 1])  # fmt: skip
     bar.solids.set_alpha(1)
     bar.ax.tick_params(labelsize=7)
     bar.set_label("audio-pixel similarity (min-max per frame)", fontsize=7)
-    return fig
 
 
 def _label(name: str) -> str:
