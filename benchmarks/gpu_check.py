@@ -128,7 +128,7 @@ def imagebind(sizes: Sizes, device: str, ceiling_tflops: float | None, datasheet
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from moca.losses import contrastive_loss
+    from moca.losses import PairObjective
     from moca.models import MocaConfig, MocaModel, tiny_moca_config
     from moca.models.imagebind import AUDIO_SHAPE, IMAGE_SIZE, VISION, embed
     from moca.train.loop import micro_step_loss
@@ -153,11 +153,11 @@ def imagebind(sizes: Sizes, device: str, ceiling_tflops: float | None, datasheet
     params = list(model.trainable_parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-4)
 
-    def objective(anchor, positive, negative, audio_emb):
-        return contrastive_loss(anchor, positive, negative.unsqueeze(1), audio_emb)
+    objective = PairObjective()  # the default objective, as training runs it
+    one_pair = {"positive_keys": [[0]] * b, "negative_keys": [[0]] * b}  # one positive and one negative per anchor
 
     def step() -> None:
-        loss = micro_step_loss(model, objective, lambda _batch: (prefix, tokens, emb), {}, bf16)
+        loss, _ = micro_step_loss(model, objective, lambda _batch: (prefix, tokens, emb), one_pair, bf16)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

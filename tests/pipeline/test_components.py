@@ -20,7 +20,10 @@ from moca.steps.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"git_sha": "test-sha"}
-RUNTIME = {"lr": 1e-3, "epochs": 2, "max_steps": 1, "batch_size": 8, "eval_split": "test", "promotion_metric": "miou"}
+_DEMO_TRAIN = load_config(REPO / "configs" / "pipeline_demo.yaml").train
+# the run's parameters as the demo config sets them (training cut to one step, as the `demo` fixture does)
+RUNTIME = {"lr": _DEMO_TRAIN.lr, "epochs": _DEMO_TRAIN.epochs, "max_steps": 1, "batch_size": _DEMO_TRAIN.batch_size,
+           "eval_split": "test", "promotion_metric": "miou"}
 
 
 def artifact(kind, path: Path):

@@ -93,3 +93,15 @@ def test_tiny_build_twice_gives_identical_bytes(tmp_path):
 def test_weights_folder_has_only_what_the_manifest_names():
     listed = {get_standin(n).file for n in NAMES} | {"standins.json"}
     assert {p.name for p in Path(WEIGHTS_DIR).iterdir()} == listed
+
+
+def test_a_standin_loads_in_a_pod_whose_allowed_roots_hold_only_the_stores(monkeypatch, tmp_path):
+    # A pod's MOCA_ALLOWED_ROOTS names the data and weights stores; a stand-in is package data installed with the
+    # code (site-packages), so it loads there too, still checked by its sha256.
+    from moca.storage import ALLOWED_ROOTS_ENV
+
+    monkeypatch.setenv(ALLOWED_ROOTS_ENV, f"s3://moca-weights,{tmp_path}")
+    standin = get_standin("sam_tiny_standin")
+    build_model(standin.model, WeightsSpec("standin:sam_tiny_standin", standin.sha256))
+    with pytest.raises(WeightsError, match="outside the allowed roots"):  # a plain path there still is refused
+        build_model(standin.model, WeightsSpec(str(standin.path()), standin.sha256))

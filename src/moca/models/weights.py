@@ -112,7 +112,8 @@ def fetch_weights(spec: WeightsSpec, cache_dir: Path | None = None) -> Path:
 
     local = _local_path(spec.uri)
     try:  # local files too: a config must not read weights from outside the allowed roots
-        check_uri_allowed(spec.uri if local is None else str(local))
+        if urlparse(spec.uri).scheme != STANDIN_SCHEME:  # a stand-in is package data, installed with the code
+            check_uri_allowed(spec.uri if local is None else str(local))
     except StorageError as exc:
         raise WeightsError(str(exc)) from exc
     path = cache_path(spec, cache_dir)
