@@ -20,7 +20,7 @@ DATA = Path("data")
 DVC_FILE = Path("data.dvc")
 DEMO_CONFIG = Path("configs/pipeline_demo.yaml")
 DEMO_VIDEOS = 60
-# The stand-ins' corpus uses the same scene context (moca.standins.corpus), so they know these scenes.
+# As the stand-ins' gate sets (moca.standins.corpus.SCENE_CONTEXT); their pre-training corpus has none, on purpose.
 DEMO_SCENE_CONTEXT = 0.8
 
 
